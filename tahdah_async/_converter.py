@@ -1,0 +1,255 @@
+"""The single cattrs converter: every rule about the wire lives here.
+
+Rules, in order of importance:
+
+1. **Names.** Model attributes are snake_case; on the wire they are camelCase, except where a
+   field carries an exact wire name (``t``, ``companynumber``; see :func:`models.wire`).
+2. **Open models.** Keys the SDK does not know are kept in ``extra`` when reading and sent back
+   when writing; known fields win over ``extra`` on write.
+3. **Missing is not null.** A key that is absent stays ``UNSET`` and is never sent; a JSON
+   ``null`` becomes ``None`` and is sent as ``null``. An update therefore sends exactly what the
+   caller set, and a model read from the wire writes back the same keys.
+4. **Dates.** ``date`` is ``YYYY-MM-DD`` (a date-time string is cut to its date);
+   ``datetime`` is ISO 8601 with ``Z`` or an offset, any number of fraction digits.
+5. **Scalars are checked, not guessed.** ``int``/``float`` accept numbers and numeric strings,
+   ``str`` accepts strings and numbers (ids), ``bool`` accepts only booleans. Anything else is a
+   decode error, never a silently mangled value.
+
+``make_converter(strict=True)`` builds the same converter but fails on unknown keys; tests run
+recorded payloads through it so that drift between the models and the reference shows up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._types import UnsetType
+from .models._base import Model
+
+__all__ = ["converter", "make_converter", "to_camel", "wire_name"]
+
+T = TypeVar("T")
+
+_NONE = type(None)
+_PRIMITIVES: frozenset[type] = frozenset({int, float, str, bool})
+
+
+def to_camel(name: str) -> str:
+    """Return the camelCase wire name of a snake_case attribute name."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def wire_name(field: attrs.Attribute[Any]) -> str:
+    """Return the wire name of a model field: its ``wire`` metadata, else camelCase."""
+    explicit = field.metadata.get("wire")
+    return explicit if isinstance(explicit, str) else to_camel(field.name)
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _structure_str(value: object, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {_type_name(value)}")
+
+
+def _structure_int(value: object, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())
+    raise TypeError(f"expected an integer, got {_type_name(value)}")
+
+
+def _structure_float(value: object, _: type) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return float(value.strip())
+    raise TypeError(f"expected a number, got {_type_name(value)}")
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected a boolean, got {_type_name(value)}")
+
+
+def _structure_date(value: object, _: type) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        if "T" in value:
+            return dt.datetime.fromisoformat(value).date()
+        return dt.date.fromisoformat(value)
+    raise TypeError(f"expected an ISO date string, got {_type_name(value)}")
+
+
+def _structure_datetime(value: object, _: type) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    raise TypeError(f"expected an ISO date-time string, got {_type_name(value)}")
+
+
+def _unstructure_datetime(value: dt.datetime) -> str:
+    text = value.isoformat()
+    # The API writes UTC as "Z" (its examples do); keep other offsets as they are.
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _structure_any(value: Any, _: type) -> Any:
+    return value
+
+
+def _structure_mapping(value: object, _: type) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"expected an object, got {_type_name(value)}")
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _is_open_mapping(tp: Any) -> bool:
+    # Only mappings of arbitrary JSON; typed mappings are left to cattrs' own hook.
+    origin = typing.get_origin(tp) or tp
+    return origin in (Mapping, dict, typing.Mapping) and typing.get_args(tp) in ((), (str, Any))
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and attrs.has(tp) and issubclass(tp, Model)
+
+
+class _Rules:
+    """Hook factories of one converter (kept together so ``strict`` is read in one place)."""
+
+    def __init__(self, conv: cattrs.Converter, *, strict: bool) -> None:
+        self.conv = conv
+        self.strict = strict
+
+    def union(self, tp: Any) -> Callable[[Any, Any], Any]:
+        arms = [a for a in typing.get_args(tp) if a is not UnsetType]
+        nullable = _NONE in arms
+        rest = tuple(a for a in arms if a is not _NONE)
+        if len(rest) == 1:
+            (inner,) = rest
+            hook = self.conv.get_structure_hook(inner)
+
+            def one(value: Any, _: Any) -> Any:
+                if value is None:
+                    if nullable:
+                        return None
+                    raise TypeError("null is not allowed here")
+                return hook(value, inner)
+
+            return one
+        if all(a in _PRIMITIVES for a in rest):
+            exact = frozenset(rest)
+            names = " or ".join(a.__name__ for a in rest)
+
+            def primitive(value: Any, _: Any) -> Any:
+                if value is None and nullable:
+                    return None
+                if type(value) in exact:
+                    return value
+                raise TypeError(f"expected {names}, got {_type_name(value)}")
+
+            return primitive
+        raise cattrs.StructureHandlerNotFoundError(f"no rule for the union {tp!r}", tp)
+
+    def structure_model(self, cls: type[Model]) -> Callable[[Any, Any], Model]:
+        fields = [f for f in attrs.fields(cls) if f.name != "extra"]
+        names = {f.name: wire_name(f) for f in fields}
+        known = frozenset(names.values())
+        overrides: dict[str, Any] = {name: override(rename=w) for name, w in names.items()}
+        # The unknown keys travel into ``extra`` through the constructor, under a key that can
+        # never be a wire name, so the models stay frozen and nothing is set behind attrs' back.
+        overrides["extra"] = override(rename=_EXTRA_KEY)
+        build = make_dict_structure_fn(cls, self.conv, _cattrs_forbid_extra_keys=False, **overrides)
+        strict = self.strict
+        qualname = cls.__qualname__
+
+        def structure(data: Any, _: Any) -> Model:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"expected an object for {qualname}, got {_type_name(data)}")
+            unknown = data.keys() - known
+            if unknown:
+                if strict:
+                    raise cattrs.ForbiddenExtraKeysError(
+                        f"unknown keys for {qualname}", cls, set(unknown)
+                    )
+                data = {**data, _EXTRA_KEY: {k: data[k] for k in data if k in unknown}}
+            return build(data, cls)
+
+        return structure
+
+    def unstructure_model(self, cls: type[Model]) -> Callable[[Model], dict[str, Any]]:
+        overrides: dict[str, Any] = {
+            f.name: override(rename=wire_name(f)) for f in attrs.fields(cls) if f.name != "extra"
+        }
+        overrides["extra"] = override(omit=True)
+        dump = make_dict_unstructure_fn(cls, self.conv, _cattrs_omit_if_default=False, **overrides)
+        names = [(f.name, wire_name(f)) for f in attrs.fields(cls) if f.name != "extra"]
+
+        def unstructure(obj: Model) -> dict[str, Any]:
+            out = dump(obj)
+            # Drop what was never given: UNSET is the default and never goes on the wire.
+            for name, key in names:
+                if getattr(obj, name) is UnsetType.UNSET:
+                    del out[key]
+            if obj.extra:
+                return {**obj.extra, **out}
+            return out
+
+        return unstructure
+
+
+_EXTRA_KEY = "\x00extra"
+
+
+def make_converter(*, strict: bool = False) -> cattrs.Converter:
+    """Build a converter with every Tahdah wire rule.
+
+    Args:
+        strict: fail on keys a model does not know instead of keeping them in ``extra``.
+    """
+    conv = cattrs.Converter()
+    rules = _Rules(conv, strict=strict)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(dt.date, _structure_date)
+    conv.register_structure_hook(dt.datetime, _structure_datetime)
+    conv.register_structure_hook_func(lambda t: t is Any, _structure_any)
+    conv.register_structure_hook_func(_is_open_mapping, _structure_mapping)
+    conv.register_unstructure_hook(dt.date, dt.date.isoformat)
+    conv.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+    conv.register_structure_hook_factory(_is_union, rules.union)
+    conv.register_structure_hook_factory(_is_model, rules.structure_model)
+    conv.register_unstructure_hook_factory(_is_model, rules.unstructure_model)
+    return conv
+
+
+converter = make_converter()
+"""The converter the whole SDK uses."""

@@ -1,0 +1,51 @@
+"""Reading a response body into the type a call returns."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import cattrs
+
+from ._converter import converter
+from ._response import Response
+from .errors import ResponseDecodeError
+
+__all__ = ["decode"]
+
+T = TypeVar("T")
+
+
+def decode(response: Response, into: type[T] | Any) -> T:
+    """Decode a response body into ``into`` with the SDK's converter.
+
+    Raises:
+        ResponseDecodeError: the body is not JSON, or does not fit the type.
+    """
+    where = f"{response.method} {response.url.path}"
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise ResponseDecodeError(
+            f"the {response.status} response to {where} is not JSON", response=response
+        ) from exc
+    if into is Any:
+        return data  # type: ignore[no-any-return]
+    try:
+        return converter.structure(data, into)  # type: ignore[no-any-return]
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        problems = "; ".join(cattrs.transform_error(exc, format_exception=_format_problem))
+        raise ResponseDecodeError(
+            f"the {response.status} response to {where} does not fit {_type_label(into)}: "
+            f"{problems}",
+            response=response,
+        ) from exc
+
+
+def _format_problem(exc: BaseException, _: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    return str(exc) or type(exc).__name__
+
+
+def _type_label(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("tahdah_async.models.", "")

@@ -1,0 +1,160 @@
+"""The only client code that touches ``aiohttp.ClientSession``.
+
+One session per client, created on first use (inside the event loop) unless the user lends
+one. A lent session is never closed here. aiohttp's exceptions become the SDK's connection
+errors, each saying whether the request may have reached the server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._response import Response
+from .errors import APIConnectionError, APITimeoutError
+
+__all__ = ["Timeout", "Transport"]
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Timeouts of one HTTP attempt, in seconds (``None``: no limit).
+
+    A plain number given where a ``Timeout`` is expected sets both ``connect`` and ``read``.
+    """
+
+    connect: float | None = 10.0
+    """Opening the TCP (and TLS) connection."""
+    read: float | None = 60.0
+    """The longest silence while waiting for response bytes."""
+    total: float | None = None
+    """The whole attempt, from sending to the last body byte."""
+    pool: float | None = None
+    """Waiting for a free connection when the connection limit is reached."""
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("connect", "read", "total", "pool"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                raise ValueError(f"timeout {name} must be a positive number or None, got {value!r}")
+
+    @classmethod
+    def of(cls, value: Timeout | float) -> Timeout:
+        """Return ``value`` as a ``Timeout`` (a number sets ``connect`` and ``read``)."""
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"timeout must be a Timeout or a number, got {type(value).__name__}")
+        return cls(connect=value, read=value)
+
+    def to_aiohttp(self) -> aiohttp.ClientTimeout:
+        """Return the equivalent ``aiohttp.ClientTimeout``."""
+        return aiohttp.ClientTimeout(
+            total=self.total, connect=self.pool, sock_connect=self.connect, sock_read=self.read
+        )
+
+
+class Transport:
+    """Sends one HTTP request and reads the whole response."""
+
+    def __init__(self, session: aiohttp.ClientSession | None, *, connection_limit: int) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._connection_limit = connection_limit
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def leaks_session(self) -> bool:
+        """Whether this transport owns an open session that nobody closed."""
+        return self._owns_session and self._session is not None and not self._session.closed
+
+    def session(self) -> aiohttp.ClientSession:
+        """Return the session, creating the owned one on first use."""
+        if self._closed:
+            raise RuntimeError("the TahdahClient is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connection_limit)
+            )
+        elif self._session.closed:
+            raise RuntimeError("the aiohttp session given to TahdahClient is closed")
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the owned session (a lent one is left open). Closing twice does nothing."""
+        self._closed = True
+        session, self._session = self._session, None
+        if self._owns_session and session is not None:
+            await session.close()
+
+    async def send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeouts: Timeout,
+    ) -> Response:
+        """Send a request and return the response with its whole body.
+
+        Raises:
+            APITimeoutError: a timeout expired.
+            APIConnectionError: any other failure before the body was complete.
+        """
+        session = self.session()
+        path = url.path
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=timeouts.to_aiohttp(),
+                raise_for_status=False,
+            ) as resp:
+                content = await resp.read()
+                return Response(
+                    method=method,
+                    url=url,
+                    status=resp.status,
+                    reason=resp.reason or "",
+                    headers=resp.headers,
+                    content=content,
+                    elapsed=time.perf_counter() - started,
+                )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise APITimeoutError(
+                f"connect timeout for {method} {path}", method=method, path=path, request_sent=False
+            ) from exc
+        except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
+            raise APITimeoutError(
+                f"timed out waiting for the response to {method} {path}",
+                method=method,
+                path=path,
+                request_sent=True,
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"could not connect for {method} {path}: {exc.os_error or exc}",
+                method=method,
+                path=path,
+                request_sent=False,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(
+                f"connection failed during {method} {path}: {type(exc).__name__}: {exc}",
+                method=method,
+                path=path,
+                request_sent=True,
+            ) from exc

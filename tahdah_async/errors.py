@@ -1,0 +1,249 @@
+"""Every exception the SDK raises on purpose.
+
+::
+
+    TahdahError
+    ├── APIConnectionError          no usable response: connect failed, connection dropped
+    │   └── APITimeoutError         a connect, read or total timeout expired
+    ├── APIStatusError              the API answered with a non-2xx status
+    │   ├── BadRequestError             400
+    │   ├── AuthenticationError         401
+    │   ├── PermissionDeniedError       403
+    │   ├── NotFoundError               404
+    │   ├── ConflictError               409
+    │   ├── UnprocessableEntityError    422
+    │   ├── RateLimitError              429
+    │   └── InternalServerError         5xx
+    └── ResponseDecodeError         a 2xx body that is not the JSON the call expects
+
+Bad arguments are caught before anything is sent and raise the built-in ``TypeError`` or
+``ValueError``. Messages never contain the API token.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import cattrs
+
+from ._converter import converter
+from ._response import Response
+from .models.problem import ProblemDetails
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "TahdahError",
+    "UnprocessableEntityError",
+    "status_error",
+]
+
+_SNIPPET: Final = 300
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+class TahdahError(Exception):
+    """Base of every error the SDK raises on purpose."""
+
+
+class APIConnectionError(TahdahError):
+    """No usable response arrived: the connection failed, dropped or was refused."""
+
+    def __init__(self, message: str, *, method: str, path: str, request_sent: bool) -> None:
+        super().__init__(message)
+        self.method = method
+        """The HTTP method of the request."""
+        self.path = path
+        """The path of the request (no host, no query)."""
+        self.request_sent = request_sent
+        """Whether the request may have reached the server (False: it surely did not)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read or total timeout expired before a response was complete."""
+
+
+class ResponseDecodeError(TahdahError):
+    """A successful response whose body is not what the call expects."""
+
+    def __init__(self, message: str, *, response: Response) -> None:
+        super().__init__(message)
+        self.response = response
+        """The response whose body could not be decoded."""
+
+
+class APIStatusError(TahdahError):
+    """The API answered with a non-2xx status.
+
+    Attributes:
+        status: the HTTP status code.
+        method, path: the request that failed (the path has no host and no query).
+        body: the error body: decoded JSON when the body is JSON, else its text.
+        problem: the body as problem details, when it is one.
+        response: the whole response (headers, raw bytes).
+        request_id: the server's request or trace id, when it sent one.
+        retry_after: seconds the server asked us to wait (``Retry-After``), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Response,
+        body: Any,
+        problem: ProblemDetails | None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.response = response
+        self.status = response.status
+        self.method = response.method
+        self.path = response.url.path
+        self.body = body
+        self.problem = problem
+        self.request_id = _request_id(response, problem)
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the token is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token may not do this (for example, act for that legal entity)."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource (or the route is not the one this API uses)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the current state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well-formed but its values were refused."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; see ``retry_after``."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+_BY_STATUS: Final[dict[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error(
+    response: Response,
+    *,
+    retry_after: float | None = None,
+    note: str = "",
+    secrets: tuple[str, ...] = (),
+) -> APIStatusError:
+    """Return the error for a non-2xx response: the class, the decoded body and a message.
+
+    Args:
+        response: the failed response.
+        retry_after: the server's ``Retry-After`` in seconds, if it sent one.
+        note: a sentence appended to the message (for example why it was not retried).
+        secrets: strings that must not appear in the message (they are masked).
+    """
+    cls = _BY_STATUS.get(response.status)
+    if cls is None:
+        cls = InternalServerError if response.status >= 500 else APIStatusError
+    body, problem = _decode_body(response)
+    summary = _summary(response, body, problem)
+    message = f"{response.status} {response.reason} for {response.method} {response.url.path}"
+    if summary:
+        message += f": {summary}"
+    request_id = _request_id(response, problem)
+    if request_id:
+        message += f" (request id {request_id})"
+    if note:
+        message += f". {note}"
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    return cls(message, response=response, body=body, problem=problem, retry_after=retry_after)
+
+
+def _decode_body(response: Response) -> tuple[Any, ProblemDetails | None]:
+    if not response.content:
+        return None, None
+    if response.is_json or response.content.lstrip()[:1] in (b"{", b"["):
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text(), None
+        return body, _problem(body)
+    return response.text(), None
+
+
+def _problem(body: Any) -> ProblemDetails | None:
+    if not isinstance(body, dict) or not {"title", "detail", "type", "errors"} & body.keys():
+        return None
+
+    try:
+        return converter.structure(body, ProblemDetails)
+    except (cattrs.BaseValidationError, ValueError, TypeError):
+        return None
+
+
+def _summary(response: Response, body: Any, problem: ProblemDetails | None) -> str:
+    if problem is not None:
+        parts = [p for p in (problem.title, problem.detail) if isinstance(p, str) and p]
+        if isinstance(problem.errors, dict):
+            parts.extend(
+                f"{field}: {'; '.join(messages)}" for field, messages in problem.errors.items()
+            )
+        return _clip(" — ".join(parts))
+    if isinstance(body, str):
+        if "html" in response.content_type or body.lstrip()[:1] == "<":
+            found = _TITLE.search(response.content)
+            text = found.group(1).decode("utf-8", "replace") if found else _TAGS.sub(" ", body)
+            return _clip(_SPACE.sub(" ", text).strip())
+        return _clip(_SPACE.sub(" ", body).strip())
+    if isinstance(body, dict):
+        for key in ("message", "error", "title", "detail"):
+            if isinstance(body.get(key), str):
+                return _clip(body[key])
+    if body is not None:
+        return _clip(repr(body))
+    return ""
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+
+
+def _request_id(response: Response, problem: ProblemDetails | None) -> str | None:
+    if problem is not None and isinstance(problem.trace_id, str):
+        return problem.trace_id
+    return response.request_id

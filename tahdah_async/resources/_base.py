@@ -1,0 +1,157 @@
+"""What every resource shares: the client reference and turning arguments into bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import attrs
+import cattrs
+
+from .._converter import converter
+from .._decode import decode
+from .._response import Response
+from .._types import Id
+from ..errors import ResponseDecodeError
+from ..models import Model
+
+if TYPE_CHECKING:
+    from .._client import TahdahClient
+
+__all__ = ["Resource", "bodies", "body", "check_id", "check_ids", "created", "created_id"]
+
+M = TypeVar("M", bound=Model)
+
+
+class Resource:
+    """One API area of a client (``tahdah.trust_groups``, ...)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: TahdahClient) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._client!r}>"
+
+
+def body(
+    model: type[M], value: M | Mapping[str, Any] | None, fields: Mapping[str, Any], *, what: str
+) -> tuple[M, dict[str, Any]]:
+    """Return a request body as a model and as wire data, checked before anything is sent.
+
+    ``value`` is a model instance, a mapping of wire fields (camelCase keys; unknown keys are
+    sent as given), or ``None`` with ``fields`` as the model's keyword arguments.
+
+    Raises:
+        TypeError: a value of the wrong kind, or both ``value`` and ``fields``.
+        ValueError: values that do not fit the model.
+    """
+    if value is not None and fields:
+        raise TypeError(f"give the {what} as an argument or as keyword arguments, not both")
+    if value is None:
+        if not fields:
+            raise TypeError(f"the {what} is required")
+        try:
+            value = model(**fields)
+        except TypeError as exc:
+            raise TypeError(f"{what}: {exc}") from None
+    if isinstance(value, model):
+        data = converter.unstructure(value)
+        _check(model, data, what)
+        return value, data
+    if isinstance(value, Mapping):
+        instance = _check(model, dict(value), what)
+        return instance, converter.unstructure(instance)
+    raise TypeError(
+        f"the {what} must be a {model.__name__} or a mapping, got {type(value).__name__}"
+    )
+
+
+def bodies(
+    model: type[M], values: Iterable[M | Mapping[str, Any]], *, what: str
+) -> list[dict[str, Any]]:
+    """Return a non-empty list of bodies, each checked as by :func:`body`.
+
+    Raises:
+        TypeError: a string or non-iterable given instead of a list of items.
+        ValueError: an empty list, or an item that does not fit the model.
+    """
+    if isinstance(values, str | bytes | Mapping | Model) or not isinstance(values, Iterable):
+        raise TypeError(f"{what} must be a list of {model.__name__}, got {type(values).__name__}")
+    out = []
+    for index, item in enumerate(values):
+        if item is None:
+            raise TypeError(f"{what}[{index}] is None")
+        out.append(body(model, item, {}, what=f"{what}[{index}]")[1])
+    if not out:
+        raise ValueError(f"{what} must not be empty")
+    return out
+
+
+def _check(model: type[M], data: dict[str, Any], what: str) -> M:
+    try:
+        return converter.structure(data, model)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        problems = "; ".join(cattrs.transform_error(exc))
+        raise ValueError(f"invalid {what}: {problems}") from None
+
+
+def created(response: Response, sent: M) -> M:
+    """Return what a create call made: the body's model, or ``sent`` with the returned id.
+
+    The create responses are not documented: an object is read as the created model, a bare
+    id (or an empty body) gives back the sent model with that id.
+    """
+    data: Any = decode(response, Any)
+    if isinstance(data, Mapping):
+        return decode(response, type(sent))
+    if data is None:
+        return sent
+    return attrs.evolve(cast(Any, sent), id=_id(response, data))  # type: ignore[no-any-return]
+
+
+def created_id(response: Response) -> int | str:
+    """Return the id a create call returned: a bare id, or the ``id`` of an object."""
+    data: Any = decode(response, Any)
+    if isinstance(data, Mapping):
+        data = data.get("id")
+    return _id(response, data)
+
+
+def _id(response: Response, value: Any) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ResponseDecodeError(
+            f"the {response.status} response to {response.method} {response.url.path} "
+            f"carries no id",
+            response=response,
+        )
+    return value
+
+
+def check_id(value: Id, name: str) -> Id:
+    """Return ``value`` if it is a usable id (a non-empty int or str) for a body or query.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
+        raise TypeError(f"{name} must be a non-empty int or str id, got {value!r}")
+    return value
+
+
+def check_ids(values: Iterable[Id] | None, name: str) -> list[Id] | None:
+    """Return a non-empty list of ids (``None`` stays ``None``).
+
+    Raises:
+        TypeError: a single value instead of a list, or an item that is not an id.
+        ValueError: an empty list.
+    """
+    if values is None:
+        return None
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a list of ids, not a single value")
+    ids = [check_id(value, f"{name} item") for value in values]
+    if not ids:
+        raise ValueError(f"{name} must not be empty (pass None instead)")
+    return ids
