@@ -24,7 +24,7 @@ class Model:
     round trip.
     """
 
-    extra: Mapping[str, Any] = attrs.field(factory=_empty, hash=False, repr=False)
+    extra: Mapping[str, Any] = attrs.field(factory=_empty, hash=False, repr=False, kw_only=True)
     """Wire fields the SDK does not know, by wire name. Known fields win over these."""
 
 
