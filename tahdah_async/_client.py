@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import itertools
 import json
 import logging
 import platform
@@ -19,12 +20,12 @@ from yarl import URL
 from ._decode import decode
 from ._events import Hook, RequestEvent, ResponseEvent, RetryEvent, call_hook
 from ._response import APIResponse, Response
-from ._retry import DEFAULT_MAX_RETRIES, RetryPolicy, backoff_delay, parse_retry_after, retry_reason
+from ._retry import DEFAULT_MAX_RETRIES, Decision, RetryPolicy, decide, parse_retry_after
 from ._routes import Route, resolve_routes
 from ._transport import Timeout, Transport
 from ._types import UNSET, UnsetType
 from ._version import __version__
-from .errors import APIConnectionError, APIStatusError, status_error
+from .errors import APIConnectionError, TahdahError, status_error
 from .resources import (
     Candidates,
     DigitalBadges,
@@ -282,6 +283,8 @@ class TahdahClient:
             raise ValueError(f"method must be an HTTP method name, got {method!r}")
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
+        if "?" in path or "#" in path:
+            raise ValueError("give query parameters with params=, not in the path")
         query = [(str(k), str(v)) for k, v in (params or {}).items()]
         response = await self._send(None, method.upper(), path, query, json, repeatable=False)
         return decode(response, Any)
@@ -349,20 +352,25 @@ class TahdahClient:
             headers["Content-Type"] = "application/json"
         redacted = {**headers, "Authorization": "Bearer ***"}
         attempts = self._max_retries + 1
-        for attempt in range(1, attempts + 1):
+        for attempt in itertools.count(1):
             event = RequestEvent(
                 operation=operation, method=method, url=url, attempt=attempt, headers=redacted
             )
             log.debug("%s %s attempt %d/%d headers=%s", method, url, attempt, attempts, redacted)
             await call_hook(self._on_request, event)
-            error: APIStatusError | APIConnectionError
             try:
                 response = await self._transport.send(
                     method, url, headers=headers, body=content, timeouts=self._timeout
                 )
             except APIConnectionError as exc:
                 log.debug("%s %s failed: %s", method, url, exc)
-                status, error, wait = None, exc, None
+                decision = self._decide(method, None, exc.request_sent, repeatable, None, attempt)
+                if not decision.retry:
+                    if decision.note:
+                        exc.add_note(decision.note)
+                        log.warning("%s %s: %s. %s", method, url, exc, decision.note)
+                    raise
+                error: TahdahError = exc
             else:
                 log.debug(
                     "%s %s -> %d %s in %.1f ms",
@@ -375,43 +383,54 @@ class TahdahClient:
                 await call_hook(self._on_response, ResponseEvent(request=event, response=response))
                 if 200 <= response.status < 300:
                     return self._capture(response, attempt)
-                status = response.status
                 wait = parse_retry_after(response.headers.get("Retry-After"), self._retry.clock())
-                error = status_error(response, retry_after=wait, secrets=(self._token,))
-            reason = retry_reason(
-                method,
-                status=status,
-                request_sent=getattr(error, "request_sent", True),
-                repeatable=repeatable,
-            )
-            if reason is None or attempt == attempts:
-                if reason is not None:
-                    log.warning("%s %s failed after %d attempts: %s", method, url, attempt, error)
-                raise self._capture_error(error, attempt)
-            if wait is not None and wait > self._retry.max_retry_after:
-                log.warning(
-                    "%s %s: Retry-After of %.0f s exceeds the %.0f s cap; not retrying",
-                    method,
-                    url,
-                    wait,
-                    self._retry.max_retry_after,
+                decision = self._decide(method, response.status, True, repeatable, wait, attempt)
+                error = status_error(
+                    response, retry_after=wait, note=decision.note, secrets=(self._token,)
                 )
-                raise self._capture_error(error, attempt)
-            delay = wait if wait is not None else backoff_delay(attempt - 1, self._retry)
+                if not decision.retry:
+                    if decision.note:
+                        log.warning("%s %s: %s", method, url, error)
+                    raise error
             log.info(
                 "retrying %s %s in %.2f s (attempt %d/%d): %s",
                 method,
                 url,
-                delay,
+                decision.delay,
                 attempt + 1,
                 attempts,
-                reason,
+                decision.reason,
             )
             await call_hook(
-                self._on_retry, RetryEvent(request=event, error=error, reason=reason, delay=delay)
+                self._on_retry,
+                RetryEvent(
+                    request=event, error=error, reason=decision.reason, delay=decision.delay
+                ),
             )
-            await self._retry.sleep(delay)
+            await self._retry.sleep(decision.delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decide(
+        self,
+        method: str,
+        status: int | None,
+        request_sent: bool,
+        repeatable: bool,
+        retry_after: float | None,
+        attempt: int,
+    ) -> Decision:
+        decision = decide(
+            method,
+            status=status,
+            request_sent=request_sent,
+            repeatable=repeatable,
+            retry_after=retry_after,
+            attempt=attempt,
+            max_retries=self._max_retries,
+            policy=self._retry,
+        )
+        log.debug("%s attempt %d: %s", method, attempt, decision)
+        return decision
 
     @staticmethod
     def _capture(response: Response, attempts: int) -> Response:
@@ -420,13 +439,6 @@ class TahdahClient:
             capture.response = response
             capture.attempts = attempts
         return response
-
-    def _capture_error(
-        self, error: APIStatusError | APIConnectionError, attempts: int
-    ) -> APIStatusError | APIConnectionError:
-        if isinstance(error, APIStatusError):
-            self._capture(error.response, attempts)
-        return error
 
 
 def _dump_json(body: Any) -> bytes:

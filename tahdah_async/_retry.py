@@ -29,8 +29,10 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
+    "Decision",
     "RetryPolicy",
     "backoff_delay",
+    "decide",
     "parse_retry_after",
     "retry_reason",
 ]
@@ -132,3 +134,56 @@ def backoff_delay(retry: int, policy: RetryPolicy) -> float:
     """Return the wait before retry number ``retry`` (0 for the first retry)."""
     base = min(policy.max_delay, policy.initial_delay * 2.0**retry)
     return base * (1.0 - policy.jitter * policy.random())
+
+
+@attrs.frozen
+class Decision:
+    """What to do after a failed attempt."""
+
+    retry: bool
+    delay: float = 0.0
+    """Seconds to wait before the retry."""
+    reason: str = ""
+    """Why the attempt is retried (for logs and hooks)."""
+    note: str = ""
+    """Why a retryable failure is not retried after all (added to the error)."""
+
+
+def decide(
+    method: str,
+    *,
+    status: int | None,
+    request_sent: bool,
+    repeatable: bool,
+    retry_after: float | None,
+    attempt: int,
+    max_retries: int,
+    policy: RetryPolicy,
+) -> Decision:
+    """Decide whether attempt number ``attempt`` (1-based) is retried, and after how long.
+
+    Args:
+        method, status, request_sent, repeatable: as for :func:`retry_reason`.
+        retry_after: the server's ``Retry-After`` in seconds, if any.
+        attempt: the attempt that just failed, 1 for the first.
+        max_retries: how many retries the call may make in all.
+        policy: the backoff shape and the ``Retry-After`` cap.
+    """
+    reason = retry_reason(method, status=status, request_sent=request_sent, repeatable=repeatable)
+    if reason is None:
+        return Decision(retry=False)
+    if attempt > max_retries:
+        return Decision(
+            retry=False, note=f"Gave up after {attempt} attempts" if attempt > 1 else ""
+        )
+    if retry_after is not None:
+        if retry_after > policy.max_retry_after:
+            return Decision(
+                retry=False,
+                note=(
+                    f"Not retried: Retry-After of {retry_after:.0f} s is over the "
+                    f"{policy.max_retry_after:.0f} s cap"
+                ),
+            )
+        return Decision(retry=True, delay=retry_after, reason=reason)
+    return Decision(retry=True, delay=backoff_delay(attempt - 1, policy), reason=reason)
