@@ -1,0 +1,48 @@
+"""Receive Tahdah webhooks: verify, deduplicate and dispatch them to coroutine handlers.
+
+::
+
+    from tahdah_async.webhooks import WebhookRouter, create_webhook_app
+    from tahdah_async.webhooks.events import CandidateCreated
+
+    router = WebhookRouter()
+
+    @router.on(CandidateCreated)
+    async def on_candidate(event: CandidateCreated, delivery: Delivery) -> None: ...
+
+    app.add_subapp("/tahdah/webhooks/", create_webhook_app(router, secrets="wh_..."))
+"""
+
+from .app import (
+    ACK_THEN_PROCESS,
+    PROCESS_THEN_ACK,
+    RECEIVER,
+    SIGNATURE_HEADER,
+    VERB_HEADER,
+    WebhookReceiver,
+    create_webhook_app,
+)
+from .dedupe import DedupeStore, MemoryDedupeStore, delivery_key
+from .router import Delivery, DispatchResult, PayloadError, WebhookRouter
+from .signature import Secrets, match_secret, sign, verify_signature
+
+__all__ = [
+    "ACK_THEN_PROCESS",
+    "PROCESS_THEN_ACK",
+    "RECEIVER",
+    "SIGNATURE_HEADER",
+    "VERB_HEADER",
+    "DedupeStore",
+    "Delivery",
+    "DispatchResult",
+    "MemoryDedupeStore",
+    "PayloadError",
+    "Secrets",
+    "WebhookReceiver",
+    "WebhookRouter",
+    "create_webhook_app",
+    "delivery_key",
+    "match_secret",
+    "sign",
+    "verify_signature",
+]

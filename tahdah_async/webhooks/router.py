@@ -1,0 +1,312 @@
+"""Handler registration and dispatch: which handlers a delivery goes to, and running them.
+
+No aiohttp here: a router takes a :class:`Delivery` and its decoded JSON and returns what
+happened, so it can be driven from any web framework or from a test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeAlias, TypeVar, overload
+
+import anyio
+import attrs
+import cattrs
+
+from .._converter import converter
+from ..models import Model
+from .events import VERBS, UnknownEvent
+
+__all__ = [
+    "Delivery",
+    "DispatchResult",
+    "ErrorHandler",
+    "Handler",
+    "PayloadError",
+    "WebhookRouter",
+]
+
+log = logging.getLogger("tahdah_async.webhooks")
+
+E = TypeVar("E")
+EventType: TypeAlias = type[Model]
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    """One webhook delivery as received, given to every handler beside its event."""
+
+    verb: str
+    """The ``Webhook-Verb`` header, as sent."""
+    body: bytes = attrs.field(repr=False)
+    """The raw body, exactly as signed."""
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body_sha256: str
+    """The SHA-256 of the body, hex: with the verb, the key deliveries are deduplicated on."""
+    secret_index: int
+    """Which of the configured secrets signed the delivery (0 for the first)."""
+    received_at: dt.datetime
+    """When the delivery arrived (UTC)."""
+
+
+Handler: TypeAlias = Callable[[E, Delivery], Awaitable[object]]
+"""A handler: ``async def handle(event, delivery) -> None``."""
+ErrorHandler: TypeAlias = Callable[[BaseException, Any, Delivery], Awaitable[object]]
+"""An error handler: ``async def on_error(error, event, delivery) -> None``."""
+
+_AnyHandler: TypeAlias = Callable[[Any, Delivery], Awaitable[object]]
+
+
+class PayloadError(ValueError):
+    """A signed delivery whose JSON does not fit its event type."""
+
+
+@attrs.frozen
+class _Registration:
+    handler: _AnyHandler
+    timeout: float | None
+
+
+@attrs.frozen(kw_only=True)
+class DispatchResult:
+    """What dispatching one delivery did."""
+
+    event: Any
+    """The typed event (an :class:`UnknownEvent` when the verb is unknown)."""
+    handled: int
+    """How many handlers ran."""
+    unknown: bool
+    """Whether no event type and no verb handler knew the verb."""
+    errors: tuple[BaseException, ...]
+    """What the failed handlers raised (timeouts as ``TimeoutError``)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every handler succeeded."""
+        return not self.errors
+
+
+_DEFAULT = object()
+
+
+class WebhookRouter:
+    """Registers coroutine handlers per event and dispatches deliveries to them.
+
+    ::
+
+        router = WebhookRouter(timeout=10)
+
+        @router.on(TrustGroupMemberAdded)
+        async def welcome(event: TrustGroupMemberAdded, delivery: Delivery) -> None: ...
+
+    Handlers of one delivery run concurrently; if one fails, the others still complete and the
+    delivery fails as a whole (so the sender retries it).
+
+    Args:
+        timeout: seconds each handler may take (``None``: no limit); ``on(..., timeout=)``
+            sets it per registration.
+    """
+
+    def __init__(self, *, timeout: float | None = 30.0) -> None:
+        self._timeout = _check_timeout(timeout)
+        self._by_type: dict[type, list[_Registration]] = {}
+        self._by_verb: dict[str, list[_Registration]] = {}
+        self._any: list[_Registration] = []
+        self._unknown: list[_Registration] = []
+        self._error: list[ErrorHandler] = []
+        self._aliases: dict[str, EventType] = {}
+        self._included: list[WebhookRouter] = []
+
+    # -- registration ----------------------------------------------------------------------
+
+    @overload
+    def on(
+        self, target: type[E], *, timeout: float | object | None = _DEFAULT
+    ) -> Callable[[Handler[E]], Handler[E]]: ...
+
+    @overload
+    def on(
+        self, target: str, *, timeout: float | object | None = _DEFAULT
+    ) -> Callable[[Handler[Any]], Handler[Any]]: ...
+
+    def on(
+        self, target: type[Any] | str, *, timeout: float | object | None = _DEFAULT
+    ) -> Callable[[Handler[Any]], Handler[Any]]:
+        """Return a decorator registering a handler for an event type or a verb.
+
+        Args:
+            target: an event type (handlers of a base class get its subclasses too) or a
+                ``Webhook-Verb`` string (compared case-insensitively).
+            timeout: this handler's time limit, instead of the router's.
+        """
+        limit = self._timeout if timeout is _DEFAULT else _check_timeout(timeout)
+        if isinstance(target, str):
+            if not target.strip():
+                raise ValueError("a verb must not be empty")
+            bucket = self._by_verb.setdefault(_norm(target), [])
+        elif isinstance(target, type):
+            bucket = self._by_type.setdefault(target, [])
+        else:
+            raise TypeError(f"on() takes an event type or a verb, got {type(target).__name__}")
+
+        def register(handler: Handler[Any]) -> Handler[Any]:
+            bucket.append(_Registration(_coroutine(handler), limit))
+            return handler
+
+        return register
+
+    def on_any(self, handler: Handler[Any]) -> Handler[Any]:
+        """Register a handler for every delivery, known verb or not (a bare decorator)."""
+        self._any.append(_Registration(_coroutine(handler), self._timeout))
+        return handler
+
+    def on_unknown(self, handler: Handler[UnknownEvent]) -> Handler[UnknownEvent]:
+        """Register a handler for deliveries whose verb nothing knows (a bare decorator)."""
+        self._unknown.append(_Registration(_coroutine(handler), self._timeout))
+        return handler
+
+    def on_error(self, handler: ErrorHandler) -> ErrorHandler:
+        """Register ``async def f(error, event, delivery)``, called when a handler fails.
+
+        The delivery still fails; an error handler that raises is logged and ignored.
+        """
+        self._error.append(_coroutine(handler))
+        return handler
+
+    def alias(self, verb: str, event_type: EventType) -> None:
+        """Map a verb to an event type, adding a verb or re-pointing a provisional one."""
+        if not isinstance(verb, str) or not verb.strip():
+            raise ValueError("a verb must be a non-empty string")
+        if not (isinstance(event_type, type) and issubclass(event_type, Model)):
+            raise TypeError("alias() needs an event model type")
+        self._aliases[_norm(verb)] = event_type
+
+    def include(self, other: WebhookRouter) -> None:
+        """Add another router's handlers and aliases to this one (live: later additions count).
+
+        Raises:
+            ValueError: including a router in itself, directly or not.
+        """
+        if not isinstance(other, WebhookRouter):
+            raise TypeError("include() takes a WebhookRouter")
+        if other is self or self in other._walk():
+            raise ValueError("a router cannot include itself")
+        self._included.append(other)
+
+    # -- lookup ----------------------------------------------------------------------------
+
+    def event_type(self, verb: str) -> EventType | None:
+        """Return the event type a verb maps to here, or ``None`` for an unknown verb."""
+        key = _norm(verb)
+        for router in self._walk():
+            if key in router._aliases:
+                return router._aliases[key]
+        return _DEFAULT_VERBS.get(key)
+
+    def _walk(self) -> Iterator[WebhookRouter]:
+        yield self
+        for child in self._included:
+            yield from child._walk()
+
+    def _handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
+        key = _norm(verb)
+        specific: list[_Registration] = []
+        everything: list[_Registration] = []
+        unknown: list[_Registration] = []
+        for router in self._walk():
+            specific.extend(router._by_verb.get(key, ()))
+            if not isinstance(event, UnknownEvent):
+                for cls in type(event).__mro__:
+                    specific.extend(router._by_type.get(cls, ()))
+            everything.extend(router._any)
+            unknown.extend(router._unknown)
+        is_unknown = isinstance(event, UnknownEvent) and not specific
+        return (unknown if is_unknown else specific) + everything, is_unknown
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def parse(self, verb: str, payload: Any) -> Any:
+        """Return the typed event for a verb and its decoded JSON.
+
+        Raises:
+            PayloadError: the JSON does not fit the verb's event type.
+        """
+        event_type = self.event_type(verb)
+        if event_type is None:
+            return UnknownEvent(verb=verb, data=payload)
+        try:
+            return converter.structure(payload, event_type)
+        except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+            detail = "; ".join(cattrs.transform_error(exc))
+            raise PayloadError(
+                f"the payload does not fit {event_type.__name__}: {detail}"
+            ) from None
+
+    async def dispatch(self, event: Any, delivery: Delivery) -> DispatchResult:
+        """Run every handler for ``event`` concurrently and report what happened.
+
+        Handler exceptions are collected, not raised; cancellation still propagates.
+        """
+        registrations, unknown = self._handlers(delivery.verb, event)
+        errors: list[BaseException] = []
+
+        async def run(registration: _Registration) -> None:
+            try:
+                with anyio.fail_after(registration.timeout):
+                    await registration.handler(event, delivery)
+            except Exception as exc:
+                errors.append(exc)
+                await self._report(exc, event, delivery)
+
+        async with anyio.create_task_group() as group:
+            for registration in registrations:
+                group.start_soon(run, registration)
+        return DispatchResult(
+            event=event, handled=len(registrations), unknown=unknown, errors=tuple(errors)
+        )
+
+    async def _report(self, error: Exception, event: Any, delivery: Delivery) -> None:
+        log.error(
+            "webhook handler failed for %s (sha256 %s): %r",
+            delivery.verb,
+            delivery.body_sha256[:16],
+            error,
+            exc_info=error,
+        )
+        for router in self._walk():
+            for handler in router._error:
+                try:
+                    await handler(error, event, delivery)
+                except Exception:
+                    log.exception("a webhook on_error handler failed")
+
+
+_DEFAULT_VERBS: Mapping[str, EventType] = {verb.lower(): cls for verb, cls in VERBS.items()}
+
+
+def _norm(verb: str) -> str:
+    return verb.strip().lower()
+
+
+def _check_timeout(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a handler timeout must be a number or None, got {type(value).__name__}")
+    if not value > 0 or math.isinf(value):
+        raise ValueError(f"a handler timeout must be positive and finite, got {value!r}")
+    return float(value)
+
+
+def _coroutine(handler: Any) -> Any:
+    if not callable(handler):
+        raise TypeError("a handler must be callable")
+    if not inspect.iscoroutinefunction(handler) and not inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004
+    ):
+        raise TypeError(f"{handler!r} must be an async function (async def)")
+    return handler
