@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from tahdah_async.webhooks import sign
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -29,3 +33,27 @@ async def test_quickstart(capsys: pytest.CaptureFixture[str]) -> None:
     assert out[3].startswith("  retrying PUT after ")
     assert out[4].startswith("added 10 credits (idempotency key ")
     assert out[5].startswith("as expected: NotFoundError: 404 Not Found for GET ")
+
+
+async def test_webhook_receiver() -> None:
+    example = load("webhook_receiver")
+    body = json.dumps({"name": "Northfield Training Ltd", "childAgeLimit": 16}).encode()
+    async with TestClient(TestServer(example.make_app("wh_test"))) as client:
+        signed = await client.post(
+            "/tahdah/webhooks/",
+            data=body,
+            headers={
+                "Webhook-Verb": "legalEntities.created",
+                "Webhook-Signature": sign(body, "wh_test"),
+            },
+        )
+        forged = await client.post(
+            "/tahdah/webhooks/",
+            data=body,
+            headers={"Webhook-Verb": "legalEntities.created", "Webhook-Signature": "0" * 64},
+        )
+        health = await (await client.get("/health")).json()
+    assert signed.status == 200
+    assert forged.status == 401
+    assert example.seen == ["legal entity Northfield Training Ltd (secret #0)"]
+    assert health == {"ok": True, "seen": 1}

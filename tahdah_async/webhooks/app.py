@@ -80,8 +80,8 @@ class _Outcome:
 class WebhookReceiver:
     """Verifies, deduplicates and dispatches Tahdah webhook deliveries.
 
-    The receiver is an aiohttp request handler: ``create_webhook_app`` mounts it for you, or
-    add it to your own routes (``app.router.add_post("/hooks", receiver)``) and, in
+    ``create_webhook_app`` mounts a receiver for you; or add :meth:`handle` to your own routes
+    (``app.router.add_post("/hooks", receiver.handle)``) and, in
     ``ack-then-process`` mode, call :meth:`attach` so background work drains at shutdown.
 
     Args:
@@ -148,8 +148,8 @@ class WebhookReceiver:
 
     # -- aiohttp ---------------------------------------------------------------------------
 
-    async def __call__(self, request: web.Request) -> web.Response:
-        """Handle one request (an aiohttp handler)."""
+    async def handle(self, request: web.Request) -> web.Response:
+        """Handle one request: the aiohttp handler (``app.router.add_post(path, r.handle)``)."""
         started = time.perf_counter()
         outcome = await self._receive(request)
         log.info(
@@ -286,7 +286,7 @@ def create_webhook_app(
     """
     receiver = WebhookReceiver(router, secrets, **options)
     app = web.Application()
-    app.router.add_route("*", "/", receiver)
+    app.router.add_route("*", "/", receiver.handle)
     app[RECEIVER] = receiver
     receiver.attach(app)
     return app
