@@ -15,6 +15,7 @@ The reasons, in one place:
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import math
 import random
@@ -75,8 +76,11 @@ class RetryPolicy:
     random: Callable[[], float] = random.random
 
     def __attrs_post_init__(self) -> None:
-        if self.initial_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ValueError("retry delays must not be negative")
+        for name in ("initial_delay", "max_delay", "max_retry_after"):
+            value = getattr(self, name)
+            # Written so that NaN fails too.
+            if not (isinstance(value, int | float) and 0 <= value < math.inf):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter must be between 0 and 1")
 
@@ -123,7 +127,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            return None
+            # The obsolete asctime form carries no zone; HTTP dates are always GMT.
+            when = when.replace(tzinfo=dt.UTC)
         seconds = when.timestamp() - now
     if math.isnan(seconds) or math.isinf(seconds):
         return None
@@ -132,7 +137,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 def backoff_delay(retry: int, policy: RetryPolicy) -> float:
     """Return the wait before retry number ``retry`` (0 for the first retry)."""
-    base = min(policy.max_delay, policy.initial_delay * 2.0**retry)
+    # Cap the exponent first: 2.0 ** 1024 overflows, and 2 ** 63 is far past any max_delay.
+    base = min(policy.max_delay, policy.initial_delay * 2.0 ** min(retry, 63))
     return base * (1.0 - policy.jitter * policy.random())
 
 

@@ -23,6 +23,7 @@ Bad arguments are caught before anything is sent and raise the built-in ``TypeEr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 import cattrs
@@ -179,18 +180,23 @@ def status_error(
     if cls is None:
         cls = InternalServerError if response.status >= 500 else APIStatusError
     body, problem = _decode_body(response)
-    summary = _summary(response, body, problem)
+
+    def masked(text: str) -> str:
+        # Mask before anything is clipped, so a cut never leaves part of a secret behind.
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    summary = _summary(response, body, problem, masked)
     message = f"{response.status} {response.reason} for {response.method} {response.url.path}"
     if summary:
         message += f": {summary}"
     request_id = _request_id(response, problem)
     if request_id:
-        message += f" (request id {request_id})"
+        message += f" (request id {_clip(masked(request_id))})"
     if note:
         message += f". {note}"
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "***")
     return cls(message, response=response, body=body, problem=problem, retry_after=retry_after)
 
 
@@ -216,26 +222,32 @@ def _problem(body: Any) -> ProblemDetails | None:
         return None
 
 
-def _summary(response: Response, body: Any, problem: ProblemDetails | None) -> str:
+def _summary(
+    response: Response, body: Any, problem: ProblemDetails | None, masked: Callable[[str], str]
+) -> str:
+    return _clip(_SPACE.sub(" ", masked(_describe(response, body, problem))).strip())
+
+
+def _describe(response: Response, body: Any, problem: ProblemDetails | None) -> str:
     if problem is not None:
         parts = [p for p in (problem.title, problem.detail) if isinstance(p, str) and p]
         if isinstance(problem.errors, dict):
             parts.extend(
                 f"{field}: {'; '.join(messages)}" for field, messages in problem.errors.items()
             )
-        return _clip(" — ".join(parts))
+        return " — ".join(parts)
     if isinstance(body, str):
         if "html" in response.content_type or body.lstrip()[:1] == "<":
             found = _TITLE.search(response.content)
             text = found.group(1).decode("utf-8", "replace") if found else _TAGS.sub(" ", body)
-            return _clip(_SPACE.sub(" ", text).strip())
-        return _clip(_SPACE.sub(" ", body).strip())
+            return text
+        return body
     if isinstance(body, dict):
         for key in ("message", "error", "title", "detail"):
             if isinstance(body.get(key), str):
-                return _clip(body[key])
+                return str(body[key])
     if body is not None:
-        return _clip(repr(body))
+        return repr(body)
     return ""
 
 

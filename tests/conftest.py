@@ -26,7 +26,7 @@ if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).paramet
             kwargs.setdefault("stream_writer", types.SimpleNamespace(output_size=0))
             super().__init__(*args, **kwargs)
 
-    core.ClientResponse = _ShimResponse  # type: ignore[misc]
+    core.ClientResponse = _ShimResponse  # type: ignore[attr-defined]
 
 
 class RecordingSleep:
