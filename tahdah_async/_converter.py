@@ -29,12 +29,13 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._types import UnsetType
 from .models._base import Model
 
-__all__ = ["converter", "make_converter", "to_camel", "wire_name"]
+__all__ = ["converter", "explain", "make_converter", "to_camel", "wire_name"]
 
 T = TypeVar("T")
 
@@ -92,7 +93,7 @@ def _structure_bool(value: object, _: type) -> bool:
 
 def _structure_date(value: object, _: type) -> dt.date:
     if isinstance(value, dt.datetime):
-        return value.date()
+        raise TypeError("expected a date, got a datetime")
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -128,6 +129,12 @@ def _structure_mapping(value: object, _: type) -> dict[str, Any]:
 
 def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _is_sequence(tp: Any) -> bool:
+    return typing.get_origin(tp) in (tuple, list) and (
+        typing.get_origin(tp) is list or typing.get_args(tp)[1:] == (...,)
+    )
 
 
 def _is_open_mapping(tp: Any) -> bool:
@@ -176,6 +183,31 @@ class _Rules:
 
             return primitive
         raise cattrs.StructureHandlerNotFoundError(f"no rule for the union {tp!r}", tp)
+
+    def sequence(self, tp: Any) -> Callable[[Any, Any], Any]:
+        # cattrs would build a tuple from any iterable, splitting a string into characters.
+        (item,) = typing.get_args(tp)[:1]
+        hook = self.conv.get_structure_hook(item)
+        kind = typing.get_origin(tp)
+
+        def structure(value: Any, _: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected a list, got {_type_name(value)}")
+            out, errors = [], []
+            for index, element in enumerate(value):
+                try:
+                    out.append(hook(element, item))
+                except Exception as exc:
+                    exc.__notes__ = [
+                        *getattr(exc, "__notes__", []),
+                        IterableValidationNote(f"Structuring item @ index {index}", index, item),
+                    ]
+                    errors.append(exc)
+            if errors:
+                raise IterableValidationError(f"While structuring {tp!r}", errors, tp)
+            return kind(out)
+
+        return structure
 
     def structure_model(self, cls: type[Model]) -> Callable[[Any, Any], Model]:
         fields = [f for f in attrs.fields(cls) if f.name != "extra"]
@@ -227,6 +259,17 @@ class _Rules:
 _EXTRA_KEY = "\x00extra"
 
 
+def explain(error: BaseException) -> str:
+    """Return a one-line account of a structuring error: each problem with its path."""
+
+    def describe(exc: BaseException, _: Any) -> str:
+        if isinstance(exc, KeyError):
+            return "required field missing"
+        return str(exc) or type(exc).__name__
+
+    return "; ".join(cattrs.transform_error(error, format_exception=describe))
+
+
 def make_converter(*, strict: bool = False) -> cattrs.Converter:
     """Build a converter with every Tahdah wire rule.
 
@@ -245,6 +288,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     conv.register_structure_hook_func(_is_open_mapping, _structure_mapping)
     conv.register_unstructure_hook(dt.date, dt.date.isoformat)
     conv.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+    conv.register_structure_hook_factory(_is_sequence, rules.sequence)
     conv.register_structure_hook_factory(_is_union, rules.union)
     conv.register_structure_hook_factory(_is_model, rules.structure_model)
     conv.register_unstructure_hook_factory(_is_model, rules.unstructure_model)

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from ._converter import converter
+from ._converter import converter, explain
 from ._response import Response
 from .errors import ResponseDecodeError
 
@@ -33,18 +33,12 @@ def decode(response: Response, into: type[T] | Any) -> T:
     try:
         return converter.structure(data, into)  # type: ignore[no-any-return]
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        problems = "; ".join(cattrs.transform_error(exc, format_exception=_format_problem))
+        problems = explain(exc)
         raise ResponseDecodeError(
             f"the {response.status} response to {where} does not fit {_type_label(into)}: "
             f"{problems}",
             response=response,
         ) from exc
-
-
-def _format_problem(exc: BaseException, _: Any) -> str:
-    if isinstance(exc, KeyError):
-        return "required field missing"
-    return str(exc) or type(exc).__name__
 
 
 def _type_label(tp: Any) -> str:

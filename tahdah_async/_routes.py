@@ -100,6 +100,9 @@ def _path_segment(name: str, value: Any) -> str:
     text = str(value).strip()
     if not text:
         raise ValueError(f"{name} must not be empty")
+    if text in (".", ".."):
+        # A dot segment would be resolved away and address another resource.
+        raise ValueError(f"{name} must not be {text!r}")
     return quote(text, safe="")
 
 

@@ -8,17 +8,26 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 import cattrs
 
-from .._converter import converter
+from .._converter import converter, explain
 from .._decode import decode
 from .._response import Response
-from .._types import Id
+from .._types import UNSET, Id
 from ..errors import ResponseDecodeError
 from ..models import Model
 
 if TYPE_CHECKING:
     from .._client import TahdahClient
 
-__all__ = ["Resource", "bodies", "body", "check_id", "check_ids", "created", "created_id"]
+__all__ = [
+    "Resource",
+    "bodies",
+    "body",
+    "check_id",
+    "check_ids",
+    "created",
+    "created_id",
+    "given",
+]
 
 M = TypeVar("M", bound=Model)
 
@@ -93,7 +102,7 @@ def _check(model: type[M], data: dict[str, Any], what: str) -> M:
     try:
         return converter.structure(data, model)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        problems = "; ".join(cattrs.transform_error(exc))
+        problems = explain(exc)
         raise ValueError(f"invalid {what}: {problems}") from None
 
 
@@ -155,3 +164,10 @@ def check_ids(values: Iterable[Id] | None, name: str) -> list[Id] | None:
     if not ids:
         raise ValueError(f"{name} must not be empty (pass None instead)")
     return ids
+
+
+def given(value: object) -> bool:
+    """Return whether a field was given a usable value (not UNSET, None or blank)."""
+    if value is UNSET or value is None:
+        return False
+    return not (isinstance(value, str) and not value.strip())

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._decode import decode
-from .._types import UNSET, Id
+from .._types import Id
 from ..models import BadgeRecipient, BadgeTemplate
-from ._base import Resource, body
+from ._base import Resource, body, given
 
 __all__ = ["DigitalBadges"]
 
@@ -43,8 +43,8 @@ class DigitalBadges(Resource):
         (documented; body field names provisional).
         """
         recipient, data = body(BadgeRecipient, learner, fields, what="learner")
-        if all(
-            value is UNSET or value is None
+        if not any(
+            given(value)
             for value in (recipient.external_id, recipient.candidate_id, recipient.email)
         ):
             raise ValueError("the learner needs an external_id, a candidate_id or an email")

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._decode import decode
-from .._types import UNSET, Id
+from .._types import Id
 from ..models import LegalEntity, Person
-from ._base import Resource, body, check_ids, created_id
+from ._base import Resource, body, check_ids, created_id, given
 
 __all__ = ["LegalEntities"]
 
@@ -80,7 +80,7 @@ class LegalEntities(Resource):
         people`` (documented, marked *Developing*; body fields provisional).
         """
         sent, data = body(Person, person, fields, what="person")
-        if sent.candidate_id in (UNSET, None) and sent.email in (UNSET, None):
+        if not given(sent.candidate_id) and not given(sent.email):
             raise ValueError("the person needs a candidate_id or an email")
         await self._client._call(
             "legal_entities.connect_person",

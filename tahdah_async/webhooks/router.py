@@ -17,7 +17,7 @@ import anyio
 import attrs
 import cattrs
 
-from .._converter import converter
+from .._converter import converter, explain
 from ..models import Model
 from .events import VERBS, UnknownEvent
 
@@ -241,7 +241,7 @@ class WebhookRouter:
         try:
             return converter.structure(payload, event_type)
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-            detail = "; ".join(cattrs.transform_error(exc))
+            detail = explain(exc)
             raise PayloadError(
                 f"the payload does not fit {event_type.__name__}: {detail}"
             ) from None
