@@ -133,28 +133,34 @@ class Transport:
                     content=content,
                     elapsed=time.perf_counter() - started,
                 )
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise APITimeoutError(
-                f"connect timeout for {method} {path}", method=method, path=path, request_sent=False
-            ) from exc
-        except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
-            raise APITimeoutError(
-                f"timed out waiting for the response to {method} {path}",
-                method=method,
-                path=path,
-                request_sent=True,
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"could not connect for {method} {path}: {exc.os_error or exc}",
-                method=method,
-                path=path,
-                request_sent=False,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"connection failed during {method} {path}: {type(exc).__name__}: {exc}",
-                method=method,
-                path=path,
-                request_sent=True,
-            ) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _connection_error(exc, method, path) from exc
+
+
+def _connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError:
+    """Return the SDK error for an aiohttp failure, saying whether the request went out."""
+    where = f"{method} {path}"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(
+            f"connect timeout for {where}", method=method, path=path, request_sent=False
+        )
+    if isinstance(exc, TimeoutError):  # a read or total timeout, after sending
+        return APITimeoutError(
+            f"timed out waiting for the response to {where}",
+            method=method,
+            path=path,
+            request_sent=True,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(
+            f"could not connect for {where}: {exc.os_error or exc}",
+            method=method,
+            path=path,
+            request_sent=False,
+        )
+    return APIConnectionError(
+        f"connection failed during {where}: {type(exc).__name__}: {exc}",
+        method=method,
+        path=path,
+        request_sent=True,
+    )
