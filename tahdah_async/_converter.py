@@ -12,8 +12,9 @@ Rules, in order of importance:
 4. **Dates.** ``date`` is ``YYYY-MM-DD`` (a date-time string is cut to its date);
    ``datetime`` is ISO 8601 with ``Z`` or an offset, any number of fraction digits.
 5. **Scalars are checked, not guessed.** ``int``/``float`` accept numbers and numeric strings,
-   ``str`` accepts strings and numbers (ids), ``bool`` accepts only booleans. Anything else is a
-   decode error, never a silently mangled value.
+   ``str`` accepts strings and numbers (ids), ``bool`` accepts only booleans, lists only JSON
+   arrays. Anything else is a decode error, never a silently mangled value, and error messages
+   never quote the value (they reach logs and webhook responses).
 
 ``make_converter(strict=True)`` builds the same converter but fails on unknown keys; tests run
 recorded payloads through it so that drift between the models and the reference shows up.
@@ -59,6 +60,14 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _parse(parse: Callable[[str], T], text: str, what: str) -> T:
+    # Messages never quote the value: they reach logs and webhook responses.
+    try:
+        return parse(text)
+    except ValueError:
+        raise ValueError(f"expected {what}, got a string that is not one") from None
+
+
 def _structure_str(value: object, _: type) -> str:
     if isinstance(value, str):
         return value
@@ -73,7 +82,7 @@ def _structure_int(value: object, _: type) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        return int(value.strip())
+        return _parse(int, value.strip(), "an integer")
     raise TypeError(f"expected an integer, got {_type_name(value)}")
 
 
@@ -81,7 +90,7 @@ def _structure_float(value: object, _: type) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
-        return float(value.strip())
+        return _parse(float, value.strip(), "a number")
     raise TypeError(f"expected a number, got {_type_name(value)}")
 
 
@@ -98,8 +107,8 @@ def _structure_date(value: object, _: type) -> dt.date:
         return value
     if isinstance(value, str):
         if "T" in value:
-            return dt.datetime.fromisoformat(value).date()
-        return dt.date.fromisoformat(value)
+            return _parse(dt.datetime.fromisoformat, value, "an ISO date").date()
+        return _parse(dt.date.fromisoformat, value, "an ISO date")
     raise TypeError(f"expected an ISO date string, got {_type_name(value)}")
 
 
@@ -107,7 +116,7 @@ def _structure_datetime(value: object, _: type) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
     if isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
+        return _parse(dt.datetime.fromisoformat, value, "an ISO date-time")
     raise TypeError(f"expected an ISO date-time string, got {_type_name(value)}")
 
 

@@ -115,7 +115,8 @@ class WebhookReceiver:
         if not isinstance(router, WebhookRouter):
             raise TypeError("router must be a WebhookRouter")
         if not callable(secrets):
-            resolve_secrets(secrets)
+            # Resolved once, so a generator given here is not used up by this check.
+            secrets = resolve_secrets(secrets)
         if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
             raise TypeError("max_body_size must be an int")
         if max_body_size < 1:
@@ -221,7 +222,7 @@ class WebhookReceiver:
             return _Outcome(BAD_REQUEST, "missing_verb", sha256=sha256)
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _Outcome(BAD_REQUEST, "invalid_json", verb=verb, sha256=sha256)
         try:
             event = self.router.parse(verb, payload)
@@ -238,7 +239,8 @@ class WebhookReceiver:
         key = delivery_key(verb, sha256)
         if self._dedupe is not None and not await self._dedupe.claim(key, self._dedupe_ttl):
             return _Outcome(OK, "duplicate", verb=verb, sha256=sha256)
-        if self._mode == ACK_THEN_PROCESS:
+        refused = self._unknown_status == NOT_FOUND and self.router.is_unknown(verb, event)
+        if self._mode == ACK_THEN_PROCESS and not refused:
             task = asyncio.create_task(self._process(event, delivery, key), name=key)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

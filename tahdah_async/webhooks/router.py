@@ -208,9 +208,16 @@ class WebhookRouter:
         return _DEFAULT_VERBS.get(key)
 
     def _walk(self) -> Iterator[WebhookRouter]:
-        yield self
-        for child in self._included:
-            yield from child._walk()
+        # Each router once, even when included along two paths, so no handler runs twice.
+        seen: set[int] = set()
+        stack: list[WebhookRouter] = [self]
+        while stack:
+            router = stack.pop()
+            if id(router) in seen:
+                continue
+            seen.add(id(router))
+            yield router
+            stack.extend(reversed(router._included))
 
     def _handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
         key = _norm(verb)
@@ -227,6 +234,10 @@ class WebhookRouter:
         is_unknown = isinstance(event, UnknownEvent) and not specific
         return (unknown if is_unknown else specific) + everything, is_unknown
 
+    def is_unknown(self, verb: str, event: Any) -> bool:
+        """Return whether no event type and no verb handler knows this delivery's verb."""
+        return self._handlers(verb, event)[1]
+
     # -- dispatch --------------------------------------------------------------------------
 
     def parse(self, verb: str, payload: Any) -> Any:
@@ -241,10 +252,10 @@ class WebhookRouter:
         try:
             return converter.structure(payload, event_type)
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+            # explain() names paths and expected types, never values: this reaches the sender.
             detail = explain(exc)
-            raise PayloadError(
-                f"the payload does not fit {event_type.__name__}: {detail}"
-            ) from None
+            message = f"the payload does not fit {event_type.__name__}: {detail}"
+            raise PayloadError(message) from None
 
     async def dispatch(self, event: Any, delivery: Delivery) -> DispatchResult:
         """Run every handler for ``event`` concurrently and report what happened.

@@ -24,7 +24,7 @@ Secrets: TypeAlias = str | Iterable[str] | Callable[[], str | Iterable[str]]
 """One secret, several (during a rotation), or a callable returning the current ones."""
 
 
-def sign(body: bytes, secret: str) -> str:
+def sign(body: bytes | bytearray | memoryview, secret: str) -> str:
     """Return the ``Webhook-Signature`` value for ``body``: 64 lower-case hex characters.
 
     Raises:

@@ -1,0 +1,959 @@
+"""The aiohttp receiver over real loopback sockets: every row of the status policy, and more.
+
+Every payload carries :data:`MARKER`, so each test can check that no response echoes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tahdah_async.models import Model
+from tahdah_async.webhooks import (
+    ACK_THEN_PROCESS,
+    RECEIVER,
+    SIGNATURE_HEADER,
+    VERB_HEADER,
+    DedupeStore,
+    Delivery,
+    WebhookReceiver,
+    WebhookRouter,
+    create_webhook_app,
+    sign,
+)
+from tahdah_async.webhooks import app as app_module
+from tahdah_async.webhooks import events as ev
+from tests.webhooks.helpers import (
+    MOUNT,
+    SECRET,
+    VECTORS,
+    Client,
+    Reply,
+    Vector,
+    mount,
+    post,
+    post_signed,
+    serve_app,
+    signed_headers,
+    vector,
+    webhook_client,
+)
+
+MARKER = "Zq7-PAYLOAD-MARKER-4410"
+"""In every payload; never in a response or a log."""
+ENTITY = {"name": f"{MARKER} Training Ltd", "childAgeLimit": 16, "currencyId": 1}
+ENTITY_BODY = json.dumps(ENTITY).encode()
+VERB = "legalEntities.created"
+
+STATUS_FIELDS = {"status", "handlers", "failed", "limit", "detail"}
+
+
+class Recorder:
+    """A router whose handlers record what they receive (and can be told to fail)."""
+
+    def __init__(self, **router: Any) -> None:
+        self.router = WebhookRouter(**router)
+        self.events: list[Any] = []
+        self.deliveries: list[Delivery] = []
+        self.unknown: list[ev.UnknownEvent] = []
+        self.errors: list[BaseException] = []
+        self.fail_next = 0
+        self.delay = 0.0
+
+        @self.router.on(Model)  # every known event
+        async def record(event: Any, delivery: Delivery) -> None:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.fail_next:
+                self.fail_next -= 1
+                raise RuntimeError("the handler broke")
+            self.events.append(event)
+            self.deliveries.append(delivery)
+
+        @self.router.on_unknown
+        async def unknown(event: ev.UnknownEvent, delivery: Delivery) -> None:
+            self.unknown.append(event)
+
+        @self.router.on_error
+        async def error(error: BaseException, event: Any, delivery: Delivery) -> None:
+            self.errors.append(error)
+
+    @property
+    def ran(self) -> int:
+        return len(self.events)
+
+
+def check(reply: Reply, status: int, what: str) -> dict[str, Any]:
+    """Assert the status and the JSON ``status`` field, and that the payload is not echoed."""
+    assert reply.status == status, reply.text
+    assert reply.headers["Content-Type"].startswith("application/json")
+    body = reply.json()
+    assert body["status"] == what
+    assert set(body) <= STATUS_FIELDS
+    assert MARKER not in reply.text
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def client(recorder: Recorder) -> AsyncIterator[Client]:
+    async with webhook_client(recorder.router) as test_client:
+        yield test_client
+
+
+# -- the status policy, row by row ------------------------------------------------------------
+
+
+async def test_processed_is_200(client: Client, recorder: Recorder) -> None:
+    reply = await post_signed(client, ENTITY_BODY, verb=VERB)
+    assert check(reply, 200, "processed") == {"status": "processed", "handlers": 1}
+    (event,) = recorder.events
+    assert isinstance(event, ev.LegalEntityCreated)
+    assert event.name == f"{MARKER} Training Ltd"
+    (delivery,) = recorder.deliveries
+    assert delivery.verb == VERB
+    assert delivery.body == ENTITY_BODY
+    assert delivery.body_sha256 == hashlib.sha256(ENTITY_BODY).hexdigest()
+    assert delivery.secret_index == 0
+    assert delivery.headers[SIGNATURE_HEADER] == sign(ENTITY_BODY, SECRET)
+    assert delivery.received_at.tzinfo is not None
+
+
+async def test_a_missing_signature_is_401_and_no_handler_runs(
+    client: Client, recorder: Recorder
+) -> None:
+    reply = await post(client, ENTITY_BODY, {VERB_HEADER: VERB})
+    check(reply, 401, "invalid_signature")
+    assert recorder.ran == 0
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        sign(ENTITY_BODY, "wh_someone-else"),
+        sign(ENTITY_BODY + b" ", SECRET),
+        "0" + sign(ENTITY_BODY, SECRET)[1:],
+        sign(ENTITY_BODY, SECRET)[:-1],
+        "sha256=" + sign(ENTITY_BODY, SECRET),
+        "z" * 64,
+        "",
+    ],
+    ids=["other-secret", "other-body", "flipped", "truncated", "prefixed", "non-hex", "empty"],
+)
+async def test_an_invalid_signature_is_401_and_no_handler_runs(
+    client: Client, recorder: Recorder, signature: str
+) -> None:
+    headers = {VERB_HEADER: VERB, SIGNATURE_HEADER: signature}
+    check(await post(client, ENTITY_BODY, headers), 401, "invalid_signature")
+    assert recorder.ran == 0
+
+
+async def test_upper_case_hex_signature_is_accepted(client: Client, recorder: Recorder) -> None:
+    headers = {VERB_HEADER: VERB, SIGNATURE_HEADER: sign(ENTITY_BODY, SECRET).upper()}
+    check(await post(client, ENTITY_BODY, headers), 200, "processed")
+    assert recorder.ran == 1
+
+
+async def test_a_configured_authorization_must_match(recorder: Recorder) -> None:
+    key = "Bearer partner-api-key"
+    async with webhook_client(recorder.router, authorization=key) as client:
+        missing = await post_signed(client, ENTITY_BODY, verb=VERB)
+        check(missing, 401, "unauthorized")
+        wrong = await post_signed(client, ENTITY_BODY, verb=VERB, headers={"Authorization": "x"})
+        check(wrong, 401, "unauthorized")
+        prefix = await post_signed(
+            client, ENTITY_BODY, verb=VERB, headers={"Authorization": key + "x"}
+        )
+        check(prefix, 401, "unauthorized")
+        assert recorder.ran == 0
+        right = await post_signed(client, ENTITY_BODY, verb=VERB, headers={"Authorization": key})
+        check(right, 200, "processed")
+        assert recorder.ran == 1
+
+
+async def test_authorization_is_ignored_unless_configured(
+    client: Client, recorder: Recorder
+) -> None:
+    reply = await post_signed(client, ENTITY_BODY, verb=VERB, headers={"Authorization": "any"})
+    check(reply, 200, "processed")
+
+
+def padded(size: int) -> bytes:
+    """A JSON object of exactly ``size`` bytes that fits ``LegalEntityCreated``."""
+    head = json.dumps({"name": MARKER, "description": ""}).encode()
+    body = head[:-2] + b"x" * (size - len(head)) + b'"}'
+    assert len(body) == size
+    json.loads(body)
+    return body
+
+
+async def test_a_body_over_the_limit_with_content_length_is_413(recorder: Recorder) -> None:
+    async with webhook_client(recorder.router, max_body_size=100) as client:
+        reply = await post_signed(client, padded(101), verb=VERB)
+        assert check(reply, 413, "payload_too_large") == {
+            "status": "payload_too_large",
+            "limit": 100,
+        }
+        assert recorder.ran == 0
+        check(await post_signed(client, padded(100), verb=VERB), 200, "processed")
+        assert recorder.ran == 1
+
+
+async def test_an_oversized_body_is_413_even_without_a_signature(recorder: Recorder) -> None:
+    async with webhook_client(recorder.router, max_body_size=100) as client:
+        check(await post(client, padded(500), {VERB_HEADER: VERB}), 413, "payload_too_large")
+
+
+async def chunks(body: bytes, size: int = 16) -> AsyncIterator[bytes]:
+    """Send ``body`` as a chunked stream (no Content-Length)."""
+    for start in range(0, len(body), size):
+        await asyncio.sleep(0)
+        yield body[start : start + size]
+
+
+async def test_a_chunked_body_over_the_limit_is_413(recorder: Recorder) -> None:
+    seen: list[dict[str, str]] = []
+
+    @web.middleware
+    async def record_headers(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        seen.append(dict(request.headers))
+        return await handler(request)
+
+    app, _ = mount(recorder.router, max_body_size=100, middlewares=[record_headers])
+    async with serve_app(app) as client:
+        big, small = padded(101), padded(100)
+        reply = await post(client, chunks(big), signed_headers(big, verb=VERB))
+        check(reply, 413, "payload_too_large")
+        assert recorder.ran == 0
+        reply = await post(client, chunks(small), signed_headers(small, verb=VERB))
+        check(reply, 200, "processed")
+        assert recorder.ran == 1
+    # Both bodies really went without a Content-Length.
+    assert len(seen) == 2
+    for headers in seen:
+        assert "Content-Length" not in headers
+        assert headers["Transfer-Encoding"] == "chunked"
+
+
+async def test_max_body_size_is_configurable(recorder: Recorder) -> None:
+    default = app_module.DEFAULT_MAX_BODY_SIZE
+    assert default == 1024 * 1024
+    body = padded(default + 1)
+    async with webhook_client(recorder.router) as client:
+        check(await post_signed(client, body, verb=VERB), 413, "payload_too_large")
+    async with webhook_client(recorder.router, max_body_size=2 * default) as client:
+        check(await post_signed(client, body, verb=VERB), 200, "processed")
+        check(
+            await post(
+                client,
+                chunks(padded(default + 2), 64 * 1024),
+                signed_headers(padded(default + 2), verb=VERB),
+            ),
+            200,
+            "processed",
+        )
+    assert recorder.ran == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"{", f'{{"name": "{MARKER}"'.encode(), b"\xff\xfe\x00", b""],
+    ids=["text", "open-brace", "unterminated", "binary", "empty"],
+)
+async def test_invalid_json_with_a_valid_signature_is_400(
+    client: Client, recorder: Recorder, body: bytes
+) -> None:
+    check(await post_signed(client, body, verb=VERB), 400, "invalid_json")
+    check(await post_signed(client, body, verb="widgets.exploded"), 400, "invalid_json")
+    assert recorder.ran == 0
+    assert recorder.unknown == []
+
+
+@pytest.mark.parametrize("verb", [None, "", "   "], ids=["absent", "empty", "blank"])
+async def test_a_missing_verb_is_400(client: Client, recorder: Recorder, verb: str | None) -> None:
+    check(await post_signed(client, ENTITY_BODY, verb=verb), 400, "missing_verb")
+    assert recorder.ran == 0
+    assert recorder.unknown == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param([ENTITY], id="list"),
+        pytest.param(MARKER, id="string"),
+        pytest.param({"childAgeLimit": MARKER}, id="bad-int"),
+        pytest.param({"addedAt": MARKER}, id="bad-date"),
+        pytest.param({"name": {MARKER: 1}}, id="object-for-str"),
+    ],
+)
+async def test_a_payload_that_does_not_fit_its_event_is_400(
+    client: Client, recorder: Recorder, payload: Any
+) -> None:
+    reply = await post_signed(client, json.dumps(payload).encode(), verb=VERB)
+    body = check(reply, 400, "invalid_payload")
+    assert "LegalEntityCreated" in body["detail"]
+    assert recorder.ran == 0
+
+
+async def test_an_unknown_verb_is_202_and_on_unknown_runs(
+    client: Client, recorder: Recorder
+) -> None:
+    reply = await post_signed(client, ENTITY_BODY, verb="widgets.exploded")
+    check(reply, 202, "unknown_verb")
+    assert recorder.unknown == [ev.UnknownEvent(verb="widgets.exploded", data=ENTITY)]
+    assert recorder.ran == 0
+    # Remembered like any other delivery: a resend is a duplicate.
+    check(await post_signed(client, ENTITY_BODY, verb="widgets.exploded"), 200, "duplicate")
+    assert len(recorder.unknown) == 1
+
+
+async def test_the_unknown_verb_status_can_be_404(recorder: Recorder) -> None:
+    async with webhook_client(recorder.router, unknown_verb_status=404) as client:
+        check(await post_signed(client, ENTITY_BODY, verb="widgets.exploded"), 404, "unknown_verb")
+        assert len(recorder.unknown) == 1
+        # Not remembered, so the sender's retry runs on_unknown again.
+        check(await post_signed(client, ENTITY_BODY, verb="widgets.exploded"), 404, "unknown_verb")
+        assert len(recorder.unknown) == 2
+        # Known verbs are unaffected.
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "processed")
+
+
+async def test_a_handler_that_raises_is_500(client: Client, recorder: Recorder) -> None:
+    recorder.fail_next = 1
+    reply = await post_signed(client, ENTITY_BODY, verb=VERB)
+    assert check(reply, 500, "handler_failed") == {"status": "handler_failed", "failed": 1}
+    assert [str(e) for e in recorder.errors] == ["the handler broke"]
+
+
+async def test_a_handler_that_times_out_is_500() -> None:
+    recorder = Recorder(timeout=0.05)
+    recorder.delay = 5
+    async with webhook_client(recorder.router) as client:
+        started = time.monotonic()
+        reply = await post_signed(client, ENTITY_BODY, verb=VERB)
+        assert time.monotonic() - started < 2
+    check(reply, 500, "handler_failed")
+    assert [type(e) for e in recorder.errors] == [TimeoutError]
+    assert recorder.ran == 0
+
+
+async def test_a_duplicate_is_200_without_running_handlers(
+    client: Client, recorder: Recorder
+) -> None:
+    check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "processed")
+    check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "duplicate")
+    # The verb compares case-insensitively for deduplication too.
+    check(await post_signed(client, ENTITY_BODY, verb=VERB.upper()), 200, "duplicate")
+    assert recorder.ran == 1
+    # The same body under another verb, or another body, is a new delivery.
+    check(await post_signed(client, ENTITY_BODY, verb="candidates.created"), 200, "processed")
+    check(await post_signed(client, ENTITY_BODY + b" ", verb=VERB), 200, "processed")
+    assert recorder.ran == 3
+
+
+async def test_a_failed_delivery_is_processed_again_when_retried(
+    client: Client, recorder: Recorder
+) -> None:
+    recorder.fail_next = 2
+    check(await post_signed(client, ENTITY_BODY, verb=VERB), 500, "handler_failed")
+    check(await post_signed(client, ENTITY_BODY, verb=VERB), 500, "handler_failed")
+    check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "processed")
+    check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "duplicate")
+    assert recorder.ran == 1
+    assert len(recorder.errors) == 2
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+async def test_any_method_but_post_is_405_with_allow_post(
+    client: Client, recorder: Recorder, method: str
+) -> None:
+    reply = await post(client, ENTITY_BODY, signed_headers(ENTITY_BODY, verb=VERB), method=method)
+    check(reply, 405, "method_not_allowed")
+    assert reply.headers["Allow"] == "POST"
+    assert recorder.ran == 0
+
+
+# -- what reaches the signature check ---------------------------------------------------------
+
+
+async def raw_request(client: Client, signature: bytes, body: bytes = ENTITY_BODY) -> bytes:
+    """Send a hand-written HTTP/1.1 POST over a plain socket and return the whole response."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(
+            b"POST " + MOUNT.encode() + b" HTTP/1.1\r\n"
+            b"Host: localhost\r\n"
+            b"Content-Type: application/json\r\n"
+            b"Webhook-Verb: " + VERB.encode() + b"\r\n"
+            b"Webhook-Signature: " + signature + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+            b"Connection: close\r\n"
+            b"\r\n" + body
+        )
+        await writer.drain()
+        async with asyncio.timeout(5):
+            return await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def status_of(response: bytes) -> int:
+    status_line = response.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 ")
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda s: b"\xff" + s[1:],
+        lambda s: s[:-1] + b"\x80",
+        lambda s: "é".encode() * 32,
+        lambda s: "é".encode() * 64,
+    ],
+    ids=["ff-first", "80-last", "64-bytes-of-e-acute", "64-chars-of-e-acute"],
+)
+async def test_a_non_ascii_signature_byte_is_401(
+    client: Client, recorder: Recorder, mangle: Callable[[bytes], bytes]
+) -> None:
+    signature = sign(ENTITY_BODY, SECRET).encode()
+    response = await raw_request(client, mangle(signature))
+    assert status_of(response) == 401
+    assert b'"invalid_signature"' in response
+    assert recorder.ran == 0
+    # The same hand-written request with the right signature is accepted.
+    assert status_of(await raw_request(client, signature)) == 200
+    assert recorder.ran == 1
+
+
+async def test_reserialised_json_with_the_original_signature_is_401(recorder: Recorder) -> None:
+    original = vector("legal-entity-created-pretty-printed")
+    reserialised = vector("body-reserialised")
+    assert json.loads(original.body) == json.loads(reserialised.body)
+    assert original.signature == reserialised.signature
+    async with webhook_client(recorder.router, secrets=original.secret) as client:
+        headers = {VERB_HEADER: VERB, SIGNATURE_HEADER: reserialised.signature}
+        check(await post(client, reserialised.body, headers), 401, "invalid_signature")
+        assert recorder.ran == 0
+        check(await post(client, original.body, headers), 200, "processed")
+        assert recorder.ran == 1
+
+
+@pytest.mark.parametrize("vec", VECTORS, ids=lambda v: v.name)
+async def test_every_signature_vector_over_http(vec: Vector) -> None:
+    recorder = Recorder()
+    app, _ = mount(recorder.router, secrets=vec.secret)
+    # aiohttp refuses header fields over 8190 bytes by default (see the next test); allow more
+    # so the oversized-header vector reaches the receiver.
+    async with serve_app(app, max_field_size=16 * 1024) as client:
+        headers = {VERB_HEADER: vec.verb or "widgets.exploded", SIGNATURE_HEADER: vec.signature}
+        reply = await post(client, vec.body, headers)
+    if vec.valid:
+        assert reply.status in (200, 202, 400)
+        if vec.verb is not None:
+            check(reply, 200, "processed")
+            assert recorder.ran == 1
+    else:
+        check(reply, 401, "invalid_signature")
+        assert recorder.ran == 0
+        assert recorder.unknown == []
+
+
+async def test_an_oversized_signature_is_refused_by_aiohttp_defaults(recorder: Recorder) -> None:
+    vec = vector("oversized-header")
+    async with webhook_client(recorder.router, secrets=vec.secret) as client:
+        headers = {VERB_HEADER: VERB, SIGNATURE_HEADER: vec.signature}
+        reply = await post(client, vec.body, headers)
+    assert reply.status in (400, 401)
+    assert recorder.ran == 0
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+
+async def test_both_secrets_are_accepted_during_a_rotation(recorder: Recorder) -> None:
+    old, new = "wh_old-rotation-secret", "wh_new-rotation-secret"
+    async with webhook_client(recorder.router, secrets=[old, new]) as client:
+        check(await post_signed(client, ENTITY_BODY, verb=VERB, secret=old), 200, "processed")
+        check(await post_signed(client, b'{"name":"b"}', verb=VERB, secret=new), 200, "processed")
+        stranger = await post_signed(client, b'{"name":"c"}', verb=VERB, secret="wh_stranger")
+        check(stranger, 401, "invalid_signature")
+    assert [d.secret_index for d in recorder.deliveries] == [0, 1]
+
+
+async def test_a_secrets_callable_is_read_on_every_delivery(recorder: Recorder) -> None:
+    current = ["wh_first"]
+    async with webhook_client(recorder.router, secrets=lambda: current) as client:
+        check(await post_signed(client, b'{"name":"1"}', secret="wh_first"), 200, "processed")
+        check(
+            await post_signed(client, b'{"name":"2"}', secret="wh_second"), 401, "invalid_signature"
+        )
+        current = ["wh_first", "wh_second"]
+        check(await post_signed(client, b'{"name":"3"}', secret="wh_second"), 200, "processed")
+        current = ["wh_second"]
+        check(
+            await post_signed(client, b'{"name":"4"}', secret="wh_first"), 401, "invalid_signature"
+        )
+        check(await post_signed(client, b'{"name":"5"}', secret="wh_second"), 200, "processed")
+    assert [
+        (e.name, d.secret_index) for e, d in zip(recorder.events, recorder.deliveries, strict=True)
+    ] == [
+        ("1", 0),
+        ("3", 1),
+        ("5", 0),
+    ]
+
+
+async def test_secrets_may_be_any_iterable(recorder: Recorder) -> None:
+    secrets = (s.strip() for s in [" wh_old ", "wh_new"])
+    async with webhook_client(recorder.router, secrets=secrets) as client:
+        check(await post_signed(client, ENTITY_BODY, verb=VERB, secret="wh_new"), 200, "processed")
+    assert [d.secret_index for d in recorder.deliveries] == [1]
+
+
+# -- concurrency ------------------------------------------------------------------------------
+
+
+async def test_concurrent_duplicates_run_the_handler_once(
+    client: Client, recorder: Recorder
+) -> None:
+    recorder.delay = 0.05  # every copy arrives while the first is still being handled
+    replies = await asyncio.gather(
+        *(post_signed(client, ENTITY_BODY, verb=VERB) for _ in range(20))
+    )
+    whats = collections.Counter(check(r, 200, r.json()["status"])["status"] for r in replies)
+    assert whats == {"processed": 1, "duplicate": 19}
+    assert recorder.ran == 1
+
+
+async def test_handler_errors_are_isolated_over_http() -> None:
+    router = WebhookRouter()
+    completed: list[str] = []
+    reported: list[BaseException] = []
+
+    @router.on(ev.LegalEntityCreated)
+    async def fails(event: ev.LegalEntityCreated, delivery: Delivery) -> None:
+        raise RuntimeError("the handler broke")
+
+    @router.on(ev.LegalEntityCreated)
+    async def survives(event: ev.LegalEntityCreated, delivery: Delivery) -> None:
+        await asyncio.sleep(0.02)
+        completed.append(delivery.body_sha256)
+
+    @router.on_error
+    async def report(error: BaseException, event: Any, delivery: Delivery) -> None:
+        reported.append(error)
+
+    async with webhook_client(router) as client:
+        reply = await post_signed(client, ENTITY_BODY, verb=VERB)
+    assert check(reply, 500, "handler_failed")["failed"] == 1
+    assert completed == [hashlib.sha256(ENTITY_BODY).hexdigest()]
+    assert [str(e) for e in reported] == ["the handler broke"]
+
+
+async def test_a_thousand_concurrent_deliveries_are_each_handled_once() -> None:
+    router = WebhookRouter()
+    seen: collections.Counter[int] = collections.Counter()
+
+    @router.on(ev.CandidateCreated)
+    async def handle(event: ev.CandidateCreated, delivery: Delivery) -> None:
+        await asyncio.sleep(0)
+        assert isinstance(event.id, int)
+        seen[event.id] += 1
+
+    started = time.monotonic()
+    async with webhook_client(router, connector_limit=100) as client:
+        replies = await asyncio.gather(
+            *(post_signed(client, {"id": n}, verb="candidates.created") for n in range(1000))
+        )
+    elapsed = time.monotonic() - started
+    assert collections.Counter(r.status for r in replies) == {200: 1000}
+    assert {r.json()["status"] for r in replies} == {"processed"}
+    assert seen == collections.Counter(range(1000))
+    assert elapsed < 10
+
+
+# -- ack-then-process -------------------------------------------------------------------------
+
+
+async def test_ack_then_process_answers_202_while_the_handler_runs() -> None:
+    router = WebhookRouter()
+    release, started, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    @router.on(ev.LegalEntityCreated)
+    async def blocked(event: ev.LegalEntityCreated, delivery: Delivery) -> None:
+        started.set()
+        await release.wait()
+        finished.set()
+
+    app, receiver = mount(router, mode=ACK_THEN_PROCESS)
+    async with serve_app(app) as client:
+        async with asyncio.timeout(2):
+            reply = await post_signed(client, ENTITY_BODY, verb=VERB)
+        check(reply, 202, "accepted")
+        await asyncio.wait_for(started.wait(), 2)
+        assert not finished.is_set()
+        assert receiver.pending == 1
+        # A resend while it is still being processed is a duplicate.
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "duplicate")
+        release.set()
+        await asyncio.wait_for(finished.wait(), 2)
+        for _ in range(100):
+            if receiver.pending == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert receiver.pending == 0
+
+
+async def test_ack_then_process_releases_the_claim_of_a_failed_delivery() -> None:
+    recorder = Recorder()
+    recorder.fail_next = 1
+    app, receiver = mount(recorder.router, mode=ACK_THEN_PROCESS)
+    async with serve_app(app) as client:
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 202, "accepted")
+        await receiver.drain(within=2)
+        assert len(recorder.errors) == 1
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 202, "accepted")
+        await receiver.drain(within=2)
+    assert recorder.ran == 1
+
+
+async def test_shutdown_waits_for_handlers_that_finish_within_drain_timeout() -> None:
+    router = WebhookRouter()
+    done: list[str] = []
+
+    @router.on(ev.LegalEntityCreated)
+    async def slow(event: ev.LegalEntityCreated, delivery: Delivery) -> None:
+        await asyncio.sleep(0.1)
+        done.append("slow")
+
+    @router.on(ev.CandidateCreated)
+    async def slower(event: ev.CandidateCreated, delivery: Delivery) -> None:
+        await asyncio.sleep(0.2)
+        done.append("slower")
+
+    app, receiver = mount(router, mode=ACK_THEN_PROCESS, drain_timeout=5)
+    async with serve_app(app) as client:
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 202, "accepted")
+        check(await post_signed(client, {"id": 1}, verb="candidates.created"), 202, "accepted")
+        assert done == []
+        assert receiver.pending == 2
+        started = time.monotonic()
+    assert time.monotonic() - started < 2
+    assert sorted(done) == ["slow", "slower"]
+    assert receiver.pending == 0
+
+
+async def test_shutdown_cancels_and_logs_handlers_past_drain_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    router = WebhookRouter(timeout=None)
+    outcomes: list[str] = []
+
+    @router.on(ev.LegalEntityCreated)
+    async def stuck(event: ev.LegalEntityCreated, delivery: Delivery) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            outcomes.append("cancelled")
+            raise
+
+    @router.on(ev.CandidateCreated)
+    async def quick(event: ev.CandidateCreated, delivery: Delivery) -> None:
+        await asyncio.sleep(0.02)
+        outcomes.append("quick")
+
+    app, receiver = mount(router, mode=ACK_THEN_PROCESS, drain_timeout=0.2)
+    with caplog.at_level(logging.ERROR, logger="tahdah_async.webhooks"):
+        async with asyncio.timeout(5):  # a shutdown that never cancels would hang
+            async with serve_app(app) as client:
+                check(await post_signed(client, ENTITY_BODY, verb=VERB), 202, "accepted")
+                check(
+                    await post_signed(client, {"id": 1}, verb="candidates.created"),
+                    202,
+                    "accepted",
+                )
+                started = time.monotonic()
+        elapsed = time.monotonic() - started
+    assert 0.15 < elapsed < 2
+    assert sorted(outcomes) == ["cancelled", "quick"]
+    assert receiver.pending == 0
+    errors = [
+        r
+        for r in caplog.records
+        if r.name == "tahdah_async.webhooks" and r.levelno == logging.ERROR
+    ]
+    assert len(errors) == 1
+    message = errors[0].getMessage()
+    assert "cancelled" in message
+    assert hashlib.sha256(ENTITY_BODY).hexdigest() in message  # which delivery
+
+
+async def test_ack_then_process_honours_unknown_verb_status_404() -> None:
+    recorder = Recorder()
+    app, receiver = mount(recorder.router, mode=ACK_THEN_PROCESS, unknown_verb_status=404)
+    async with serve_app(app) as client:
+        reply = await post_signed(client, ENTITY_BODY, verb="widgets.exploded")
+        await receiver.drain(within=2)
+    assert reply.status == 404
+
+
+# -- logging ----------------------------------------------------------------------------------
+
+
+def receiver_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.name == "tahdah_async.webhooks" and r.levelno == logging.INFO
+    ]
+
+
+async def test_one_info_line_per_delivery_and_no_secrets_in_any_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = Recorder()
+    auth = "Bearer partner-api-key-77"
+    bodies = {
+        "processed": ENTITY_BODY,
+        "failed": json.dumps({**ENTITY, "currencyId": 2}).encode(),
+        "bad-payload": json.dumps({"childAgeLimit": MARKER}).encode(),
+        "bad-json": f"{{{MARKER}".encode(),
+        "unknown": json.dumps({"widget": MARKER}).encode(),
+    }
+    expected = {
+        "processed": (VERB, 200),
+        "failed": (VERB, 500),
+        "bad-payload": (VERB, 400),
+        "bad-json": (VERB, 400),
+        "unknown": ("widgets.exploded", 202),
+    }
+    signatures = [sign(body, SECRET) for body in bodies.values()]
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    with caplog.at_level(logging.DEBUG):
+        async with webhook_client(recorder.router, authorization=auth) as client:
+            for name, body in bodies.items():
+                verb, status = expected[name]
+                recorder.fail_next = 1 if name == "failed" else 0
+                before = len(receiver_lines(caplog))
+                reply = await post_signed(client, body, verb=verb, headers={"Authorization": auth})
+                assert reply.status == status
+                lines = receiver_lines(caplog)[before:]
+                assert len(lines) == 1, [r.getMessage() for r in lines]
+                message = lines[0].getMessage()
+                assert verb in message
+                assert hashlib.sha256(body).hexdigest() in message
+                assert str(status) in message
+            # Rejected deliveries are logged too: the status, and the hash once the body is read.
+            before = len(receiver_lines(caplog))
+            forged = await post_signed(
+                client, ENTITY_BODY, verb=VERB, secret="wh_forger", headers={"Authorization": auth}
+            )
+            assert forged.status == 401
+            (line,) = receiver_lines(caplog)[before:]
+            assert "401" in line.getMessage()
+            assert hashlib.sha256(ENTITY_BODY).hexdigest() in line.getMessage()
+            signatures.append(sign(ENTITY_BODY, "wh_forger"))
+
+    assert len(receiver_lines(caplog)) == len(bodies) + 1
+    assert any(r.levelno == logging.ERROR for r in caplog.records)  # the failed handler
+    for record in caplog.records:
+        text = formatter.format(record) + repr(record.args) + repr(record.__dict__)
+        assert SECRET not in text
+        assert auth not in text
+        assert MARKER not in text, text
+        for signature in signatures:
+            assert signature not in text
+            assert signature.upper() not in text
+
+
+async def test_a_413_is_logged_without_reading_the_body(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder()
+    with caplog.at_level(logging.INFO, logger="tahdah_async.webhooks"):
+        async with webhook_client(recorder.router, max_body_size=100) as client:
+            check(await post_signed(client, padded(200), verb=VERB), 413, "payload_too_large")
+    (line,) = receiver_lines(caplog)
+    assert "413" in line.getMessage()
+    assert "sha256=-" in line.getMessage()
+
+
+# -- mounting ---------------------------------------------------------------------------------
+
+
+async def test_the_receiver_mounts_as_a_plain_handler() -> None:
+    recorder = Recorder()
+    receiver = WebhookReceiver(recorder.router, secrets=SECRET)
+    app = web.Application()
+    app.router.add_post("/hooks", receiver.handle)
+    async with serve_app(app) as client:
+        check(await post_signed(client, ENTITY_BODY, verb=VERB, path="/hooks"), 200, "processed")
+        check(await post_signed(client, ENTITY_BODY, verb=VERB, path="/hooks"), 200, "duplicate")
+        forged = await post_signed(client, b"{}", verb=VERB, secret="wh_forger", path="/hooks")
+        check(forged, 401, "invalid_signature")
+        get = await post(client, None, {}, path="/hooks", method="GET")
+        assert get.status == 405
+        assert get.headers["Allow"] == "POST"
+    assert recorder.ran == 1
+    assert "process-then-ack" in repr(receiver)
+
+
+async def test_a_plain_handler_in_ack_mode_drains_once_attached() -> None:
+    router = WebhookRouter()
+    done: list[str] = []
+
+    @router.on(ev.LegalEntityCreated)
+    async def slow(event: ev.LegalEntityCreated, delivery: Delivery) -> None:
+        await asyncio.sleep(0.05)
+        done.append("slow")
+
+    receiver = WebhookReceiver(router, secrets=SECRET, mode=ACK_THEN_PROCESS)
+    app = web.Application()
+    app.router.add_post("/hooks", receiver.handle)
+    receiver.attach(app)
+    async with serve_app(app) as client:
+        check(await post_signed(client, ENTITY_BODY, verb=VERB, path="/hooks"), 202, "accepted")
+        assert done == []
+    assert done == ["slow"]
+
+
+def test_create_webhook_app_exposes_its_receiver() -> None:
+    webhooks = create_webhook_app(WebhookRouter(), secrets=SECRET)
+    assert isinstance(webhooks[RECEIVER], WebhookReceiver)
+    assert isinstance(webhooks[RECEIVER].router, WebhookRouter)
+
+
+# -- dedupe stores ----------------------------------------------------------------------------
+
+
+class RecordingStore:
+    """A dedupe store that records the calls the receiver makes."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.calls: list[tuple[str, str, float | None]] = []
+
+    async def claim(self, key: str, ttl: float) -> bool:
+        self.calls.append(("claim", key, ttl))
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+    async def release(self, key: str) -> None:
+        self.calls.append(("release", key, None))
+        self.keys.discard(key)
+
+
+async def test_a_custom_dedupe_store_is_used(recorder: Recorder) -> None:
+    store = RecordingStore()
+    assert isinstance(store, DedupeStore)
+    key = f"legalentities.created:{hashlib.sha256(ENTITY_BODY).hexdigest()}"
+    async with webhook_client(recorder.router, dedupe=store, dedupe_ttl=120) as client:
+        recorder.fail_next = 1
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 500, "handler_failed")
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "processed")
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "duplicate")
+    assert store.calls == [
+        ("claim", key, 120.0),
+        ("release", key, None),
+        ("claim", key, 120.0),
+        ("claim", key, 120.0),
+    ]
+
+
+async def test_dedupe_can_be_turned_off(recorder: Recorder) -> None:
+    async with webhook_client(recorder.router, dedupe=None) as client:
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "processed")
+        check(await post_signed(client, ENTITY_BODY, verb=VERB), 200, "processed")
+    assert recorder.ran == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"router": object()}, TypeError),
+        ({"secrets": []}, ValueError),
+        ({"secrets": ""}, ValueError),
+        ({"secrets": [b"wh_bytes"]}, TypeError),
+        ({"max_body_size": 0}, ValueError),
+        ({"max_body_size": "1024"}, TypeError),
+        ({"max_body_size": True}, TypeError),
+        ({"unknown_verb_status": 200}, ValueError),
+        ({"mode": "fire-and-forget"}, ValueError),
+        ({"dedupe": "redis"}, TypeError),
+        ({"dedupe": object()}, TypeError),
+        ({"dedupe_ttl": 0}, ValueError),
+        ({"drain_timeout": -1}, ValueError),
+        ({"authorization": ""}, ValueError),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else v.__name__,
+)
+def test_receiver_options_are_checked(options: dict[str, Any], error: type[Exception]) -> None:
+    arguments: dict[str, Any] = {"router": WebhookRouter(), "secrets": SECRET, **options}
+    with pytest.raises(error):
+        WebhookReceiver(**arguments)
+
+
+# -- bugs -------------------------------------------------------------------------------------
+
+
+async def test_deeply_nested_json_is_400_not_500(client: Client, recorder: Recorder) -> None:
+    reply = await post_signed(client, b"[" * 100_000, verb=VERB)
+    check(reply, 400, "invalid_json")
+
+
+# -- properties -------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["id", "name", "childAgeLimit", "addedAt", "tags", "balances", "x"])
+            | st.text(max_size=8),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+bodies = st.binary(max_size=512) | json_values.map(lambda v: json.dumps(v).encode())
+verbs = st.sampled_from(sorted(ev.VERBS)) | st.from_regex(
+    r"[A-Za-z][A-Za-z0-9._-]{0,40}", fullmatch=True
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies, verb=verbs)
+def test_any_signed_body_is_2xx_or_400_never_5xx(body: bytes, verb: str) -> None:
+    async def scenario() -> Reply:
+        router = WebhookRouter()
+
+        @router.on_any
+        async def fine(event: Any, delivery: Delivery) -> None:
+            return None
+
+        async with webhook_client(router) as client:
+            return await post_signed(client, body, verb=verb)
+
+    reply = asyncio.run(scenario())
+    assert reply.status in (200, 202, 400), reply.text
+    assert set(reply.json()) <= STATUS_FIELDS
+    if reply.status == 400:
+        assert reply.json()["status"] in ("invalid_json", "invalid_payload")
