@@ -1,0 +1,34 @@
+"""Run a whole Tahdah integration offline: a stateful fake server that sends signed webhooks.
+
+::
+
+    from tahdah_async import TahdahClient
+    from tahdah_async.testing import FakeTahdah
+
+    async with FakeTahdah() as fake:
+        async with TahdahClient(fake.token, base_url=fake.url) as tahdah:
+            await tahdah.candidates.create(first_name="Ada", last_name="Lovelace")
+
+The pytest plugin (``tahdah_async.testing.plugin``, registered automatically) adds the
+fixtures ``fake_tahdah``, ``tahdah_client`` and ``tahdah_webhook``.
+"""
+
+from ._faults import Fault, Faults
+from ._sender import Attempt, WebhookDelivery
+from ._state import FakeState, Problem
+from .fake import FakeTahdah, RequestRecord, Seeded
+from .webhooks import WebhookResponse, deliver_webhook
+
+__all__ = [
+    "Attempt",
+    "FakeState",
+    "FakeTahdah",
+    "Fault",
+    "Faults",
+    "Problem",
+    "RequestRecord",
+    "Seeded",
+    "WebhookDelivery",
+    "WebhookResponse",
+    "deliver_webhook",
+]

@@ -1,0 +1,749 @@
+"""What each operation does to the fake's state: plain functions from a parsed call to a reply.
+
+No aiohttp here. Each handler checks access and input, changes :class:`FakeState`, and returns
+the response body and the webhook events the change fires. Rules the reference documents are
+kept (credits never below zero, removals drawing on the given order first, idempotency keys
+used once, the register-learners response with string ids); where it is silent the fake
+chooses like the reference's provisional items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import attrs
+import cattrs
+
+from .._converter import converter, explain
+from ..models import (
+    BadgeRecipient,
+    Candidate,
+    EventTemplateCredit,
+    LearnerRegistration,
+    LegalEntity,
+    Model,
+    Person,
+    TrustGroup,
+)
+from ._state import (
+    Badge,
+    CandidateRecord,
+    CreditLot,
+    FakeState,
+    LegalEntityRecord,
+    Membership,
+    Problem,
+    Registration,
+    TrustGroupRecord,
+    conflict,
+    invalid,
+    not_found,
+    stamp,
+    unprocessable,
+)
+
+__all__ = ["Call", "Event", "Reply", "handler_for"]
+
+Event = tuple[str, dict[str, Any]]
+"""A webhook to send: its verb and its payload."""
+
+
+@attrs.frozen
+class Call:
+    """One authenticated request, parsed."""
+
+    operation: str
+    params: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Any
+    acting: int
+    """The legal entity the API key is bound to."""
+
+
+@attrs.frozen
+class Reply:
+    status: int
+    body: Any = None
+    events: tuple[Event, ...] = ()
+
+
+OK: Final = 200
+CREATED: Final = 201
+NO_CONTENT: Final = 204
+
+
+# -- shared checks -------------------------------------------------------------------------
+
+
+def path_id(call: Call, name: str, what: str) -> int:
+    """Return a path id as an int; one that is not a number names nothing (404)."""
+    text = call.params[name]
+    try:
+        return int(text)
+    except ValueError:
+        raise not_found(what, text) from None
+
+
+def entity(state: FakeState, call: Call, name: str = "legalEntityId") -> LegalEntityRecord:
+    """Return the legal entity named in the path, if the key may act for it (else 403/404)."""
+    ident = path_id(call, name, "legal entity")
+    record = state.legal_entities.get(ident)
+    if record is None:
+        raise not_found("legal entity", ident)
+    if not state.acts_for(call.acting, ident):
+        raise Problem(403, "Forbidden", detail=f"This API key may not act for legal entity {ident}")
+    return record
+
+
+def owned_entity(state: FakeState, call: Call) -> tuple[LegalEntityRecord, LegalEntityRecord]:
+    """Return (owner, entity) for the legalentities routes; the entity must be the owner's."""
+    owner = entity(state, call, "legalEntityOwnerId")
+    child = entity(state, call, "legalEntityId")
+    if child.owner_id != owner.id and child.id != owner.id:
+        raise not_found("legal entity", child.id)
+    return owner, child
+
+
+def model_body(data: Any, model: type[Model], required: tuple[str, ...] = ()) -> Model:
+    """Check a JSON body against a model, as an ASP.NET server would: 400 with every error."""
+    if not isinstance(data, dict):
+        raise invalid("$", "The request body must be a JSON object.")
+    errors: dict[str, list[str]] = {}
+    for field in required:
+        value = data.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors[field] = [f"The {field} field is required."]
+    try:
+        instance = converter.structure(data, model)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        for line in explain(exc).split("; "):
+            message, _, where = line.rpartition(" @ ")
+            errors.setdefault(where.removeprefix("$.") or "$", []).append(message or line)
+        instance = None
+    if errors or instance is None:
+        raise Problem(400, "One or more validation errors occurred.", errors=errors)
+    return instance
+
+
+def wire(instance: Model) -> dict[str, Any]:
+    """Return a checked model as the wire data the fake stores."""
+    data: dict[str, Any] = converter.unstructure(instance)
+    return data
+
+
+def list_of(data: Any, field: str) -> list[Any]:
+    if not isinstance(data, dict) or not isinstance(data.get(field), list):
+        raise invalid(field, f"The {field} field is required and must be an array.")
+    items: list[Any] = data[field]
+    return items
+
+
+# -- trust groups --------------------------------------------------------------------------
+
+
+def trust_group(state: FakeState, owner: LegalEntityRecord, call: Call) -> TrustGroupRecord:
+    ident = path_id(call, "trustGroupId", "trust group")
+    group = state.trust_groups.get(ident)
+    if group is None or group.owner_id != owner.id:
+        raise not_found("trust group", ident)
+    return group
+
+
+def trust_groups_list(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    groups = [g.wire() for g in state.trust_groups.values() if g.owner_id == owner.id]
+    return Reply(OK, groups)
+
+
+def trust_groups_create(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    data = wire(model_body(call.body, TrustGroup, required=("name",)))
+    data.pop("id", None)
+    data.setdefault("uid", str(uuid.uuid4()))
+    if any(
+        g.owner_id == owner.id and g.data.get("name") == data["name"]
+        for g in state.trust_groups.values()
+    ):
+        raise conflict(f"Legal entity {owner.id} already has a trust group named {data['name']!r}")
+    group = TrustGroupRecord(id=state.next_id(), owner_id=owner.id, data=data)
+    state.trust_groups[group.id] = group
+    return Reply(CREATED, group.wire())
+
+
+def trust_groups_update(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    group = trust_group(state, owner, call)
+    changes = wire(model_body(call.body, TrustGroup))
+    changes.pop("id", None)
+    group.data.update(changes)
+    return Reply(NO_CONTENT)
+
+
+def _group_filter(state: FakeState, owner: LegalEntityRecord, call: Call) -> list[TrustGroupRecord]:
+    groups = [g for g in state.trust_groups.values() if g.owner_id == owner.id]
+    wanted = call.query.get("trustGroupIds")
+    if wanted is None:
+        return groups
+    try:
+        ids = {int(part) for part in wanted.split(",") if part.strip()}
+    except ValueError:
+        raise invalid("trustGroupIds", "Must be a comma-separated list of ids.") from None
+    return [g for g in groups if g.id in ids]
+
+
+def member_wire(state: FakeState, group: TrustGroupRecord, member: Membership) -> dict[str, Any]:
+    record = state.legal_entities.get(member.legal_entity_id)
+    return {
+        "trustGroupId": group.id,
+        "legalEntityId": member.legal_entity_id,
+        "name": record.data.get("name") if record else None,
+        "addedAt": member.added_at,
+        "status": member.status,
+    }
+
+
+def trust_groups_list_legal_entity_members(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    members = [
+        member_wire(state, group, member)
+        for group in _group_filter(state, owner, call)
+        for member in group.members.values()
+    ]
+    return Reply(OK, members)
+
+
+def trust_groups_list_candidate_members(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    out = []
+    for group in _group_filter(state, owner, call):
+        for member in group.members.values():
+            record = state.legal_entities.get(member.legal_entity_id)
+            for person in record.people if record else []:
+                if "candidateId" in person:
+                    candidate = state.candidates.get(person["candidateId"])
+                    name = (
+                        " ".join(
+                            str(candidate.data.get(k, "")) for k in ("firstName", "lastName")
+                        ).strip()
+                        if candidate
+                        else None
+                    )
+                    out.append(
+                        {
+                            "trustGroupId": group.id,
+                            "candidateId": person["candidateId"],
+                            "legalEntityId": member.legal_entity_id,
+                            "name": name,
+                            "addedAt": member.added_at,
+                            "status": member.status,
+                        }
+                    )
+    return Reply(OK, out)
+
+
+def add_membership(state: FakeState, group: TrustGroupRecord, member_id: int) -> Event:
+    """Put a legal entity into a group and return the webhook it fires (409 if already in)."""
+    if member_id not in state.legal_entities:
+        raise unprocessable(f"No legal entity with id {member_id} to add")
+    if member_id in group.members:
+        raise conflict(f"Legal entity {member_id} is already a member of trust group {group.id}")
+    member = Membership(legal_entity_id=member_id, added_at=stamp())
+    group.members[member_id] = member
+    return ("trustGroups.member.added", member_wire(state, group, member))
+
+
+def trust_groups_add_member(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    group = trust_group(state, owner, call)
+    body = call.body
+    member_id = body.get("legalEntityId") if isinstance(body, dict) else None
+    if isinstance(member_id, str) and member_id.isdigit():
+        member_id = int(member_id)
+    if isinstance(member_id, bool) or not isinstance(member_id, int):
+        raise invalid("legalEntityId", "The legalEntityId field is required and must be an id.")
+    return Reply(NO_CONTENT, events=(add_membership(state, group, member_id),))
+
+
+def trust_groups_remove_member(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    group = trust_group(state, owner, call)
+    member_id = path_id(call, "memberLegalEntityId", "member")
+    if group.members.pop(member_id, None) is None:
+        raise not_found("member", member_id)
+    return Reply(NO_CONTENT)
+
+
+# -- event credits -------------------------------------------------------------------------
+
+
+def event_credits_add(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    body = call.body
+    if not isinstance(body, dict):
+        raise invalid("$", "The request body must be a JSON object.")
+    key = body.get("idempotencyKey")
+    if not isinstance(key, str) or not key.strip():
+        raise invalid("idempotencyKey", "The idempotencyKey field is required.")
+    order = body.get("orderNumber")
+    if order is not None and not isinstance(order, str):
+        raise invalid("orderNumber", "The orderNumber field must be a string.")
+    changes = []
+    for index, item in enumerate(list_of(body, "eventTemplateCredits")):
+        try:
+            credit = converter.structure(item, EventTemplateCredit)
+        except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+            raise invalid(f"eventTemplateCredits[{index}]", explain(exc)) from None
+        changes.append((int(credit.event_template_id), credit.number_of_credits))
+    if not changes:
+        raise invalid("eventTemplateCredits", "At least one credit change is required.")
+    if key in state.idempotency_keys:
+        raise conflict(f"The idempotency key {key!r} was already used")
+    # Check every removal first, so a refused request changes nothing.
+    needed: dict[int, int] = {}
+    for template, amount in changes:
+        needed[template] = needed.get(template, 0) + amount
+    for template, total in needed.items():
+        if state.balance(owner.id, template) + total < 0:
+            raise unprocessable(
+                f"Event template {template} has {state.balance(owner.id, template)} credits; "
+                f"cannot remove {-total}"
+            )
+    state.idempotency_keys.add(key)
+    for template, amount in changes:
+        lots = state.credits.setdefault((owner.id, template), [])
+        if amount > 0:
+            lots.append(CreditLot(order_number=order, remaining=amount, sequence=state.next_id()))
+        else:
+            _draw(lots, -amount, order)
+    balances = [
+        {"eventTemplateId": template, "balance": state.balance(owner.id, template)}
+        for template in needed
+    ]
+    usage = {
+        "orderNumber": order,
+        "changes": [{"eventTemplateId": t, "numberOfCredits": n} for t, n in changes],
+    }
+    events: list[Event] = [
+        ("eventCredits.updated", {"legalEntityId": owner.id, "balances": balances, "usage": usage})
+    ]
+    bought = sum(amount for _, amount in changes if amount > 0)
+    if order is not None and bought:
+        events.append(("finance.entry.created", ledger_entry(state, owner, order, bought)))
+    return Reply(OK, {"legalEntityId": owner.id, "balances": balances}, tuple(events))
+
+
+def _draw(lots: list[CreditLot], amount: int, order: str | None) -> None:
+    """Remove credits: the given order's lots first, then the others oldest first."""
+    ordered = sorted(lots, key=lambda lot: (lot.order_number != order, lot.sequence))
+    for lot in ordered:
+        taken = min(lot.remaining, amount)
+        lot.remaining -= taken
+        amount -= taken
+        if not amount:
+            break
+    lots[:] = [lot for lot in lots if lot.remaining]
+
+
+UNIT_PRICE: Final = 10.0
+
+
+def ledger_entry(
+    state: FakeState, owner: LegalEntityRecord, order: str, credits: int
+) -> dict[str, Any]:
+    """Return the ledger entry (an invoice) for credits bought against an order."""
+    when = stamp()
+    net = credits * UNIT_PRICE
+    entry: dict[str, Any] = {
+        "header": {
+            "beneficiary": {"name": "Tahdah", "id": 1, "entityType": 2},
+            "payer": {"name": owner.data.get("name", ""), "id": owner.id, "entityType": 1},
+            "beneficiaryAddress": None,
+            "payerAddress": None,
+            "invoiceLogo": "",
+            "invoicePaymentText": "",
+            "createdDate": when,
+            "dueDate": stamp(dt.datetime.now(dt.UTC) + dt.timedelta(days=30)),
+            "postingDate": when,
+            "notes": "",
+            "description": f"Event credits for order {order}",
+            "postedBy": {"name": "System", "id": 1, "entityType": 2},
+        },
+        "itemType": 1,
+        "invoiceDetail": {
+            "number": f"INV-{state.next_id()}",
+            "poNumber": order,
+            "poDocumentUrl": "",
+            "items": [
+                {
+                    "id": state.next_id(),
+                    "description": f"{credits} event credits",
+                    "amount": net * 1.2,
+                    "unitCost": UNIT_PRICE,
+                    "quantity": credits,
+                    "nominalCode": "4000",
+                    "tax": net * 0.2,
+                    "taxName": "VAT",
+                    "itemType": 0,
+                    "itemTypeName": "Event credits",
+                    "dateSent": when,
+                    "dateCancelled": None,
+                }
+            ],
+            "payments": [],
+        },
+        "paymentDetail": None,
+        "currency": {"id": 1, "name": "Pound sterling", "symbol": "£", "isoCode": "GBP"},
+        "credit": 0,
+        "debit": net * 1.2,
+    }
+    state.ledger_entries.append(entry)
+    return entry
+
+
+# -- tracker -------------------------------------------------------------------------------
+
+
+def tracker_candidate_targets(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    candidate_id = path_id(call, "candidateId", "candidate")
+    if candidate_id not in state.candidates:
+        raise not_found("candidate", candidate_id)
+    targets = [
+        t.wire()
+        for t in state.targets.values()
+        if t.legal_entity_id == owner.id and t.candidate_id == candidate_id
+    ]
+    return Reply(OK, targets)
+
+
+def tracker_legal_entity_targets(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    return Reply(OK, [t.wire() for t in state.targets.values() if t.legal_entity_id == owner.id])
+
+
+# -- learning experiences and pathways -----------------------------------------------------
+
+
+def experience(state: FakeState, owner: LegalEntityRecord, call: Call, name: str) -> Any:
+    ident = path_id(call, name, "learning experience")
+    found = state.experiences.get(ident)
+    if found is None or found.legal_entity_id != owner.id:
+        raise not_found("learning experience", ident)
+    return found
+
+
+def learning_experiences_register_learners(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    target = experience(state, owner, call, "experienceId")
+    items = list_of(call.body, "candidateIds")
+    if not items:
+        raise invalid("candidateIds", "At least one learner is required.")
+    learners = []
+    for index, item in enumerate(items):
+        field = f"candidateIds[{index}]"
+        try:
+            learner = converter.structure(item, LearnerRegistration)
+        except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+            raise invalid(field, explain(exc)) from None
+        if learner.candidate_id not in state.candidates:
+            raise unprocessable(f"{field}: no candidate with id {learner.candidate_id}")
+        if any(r.candidate_id == learner.candidate_id for r in target.registrations):
+            raise conflict(f"Candidate {learner.candidate_id} is already registered on {target.id}")
+        learners.append(learner)
+    made = []
+    for learner in learners:
+        registration = Registration(
+            candidate_id=learner.candidate_id,
+            candidate_experience_id=state.next_id(),
+            experience_id=target.id,
+            registration_date=learner.registration_date.isoformat(),
+            behavior=learner.behavior,
+        )
+        target.registrations.append(registration)
+        made.append(registration)
+    # The documented response: every value a string.
+    body = [
+        {
+            "candidateId": str(r.candidate_id),
+            "candidateExperienceId": str(r.candidate_experience_id),
+            "registrationDate": r.registration_date,
+        }
+        for r in made
+    ]
+    events = tuple(("registrations.created", registration_wire(r)) for r in made)
+    return Reply(OK, body, events)
+
+
+def registration_wire(registration: Registration) -> dict[str, Any]:
+    return {
+        "candidateId": registration.candidate_id,
+        "candidateExperienceId": registration.candidate_experience_id,
+        "experienceId": registration.experience_id,
+        "registrationDate": registration.registration_date,
+    }
+
+
+def learning_experiences_list(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    return Reply(
+        OK, [e.wire() for e in state.experiences.values() if e.legal_entity_id == owner.id]
+    )
+
+
+def learning_experiences_get(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    return Reply(OK, experience(state, owner, call, "experienceId").wire())
+
+
+def pathways_get(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    return Reply(OK, experience(state, owner, call, "pathwayId").wire())
+
+
+def pathways_list_registrations(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    found = experience(state, owner, call, "pathwayId")
+    return Reply(OK, [registration_wire(r) for r in found.registrations])
+
+
+# -- digital badges ------------------------------------------------------------------------
+
+
+def digital_badges_list_templates(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    templates = [
+        {k: v for k, v in t.items() if k != "legalEntityId"}
+        for t in state.badge_templates.values()
+        if t["legalEntityId"] == owner.id
+    ]
+    return Reply(OK, templates)
+
+
+def digital_badges_issue(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call)
+    template_id = path_id(call, "badgeTemplateId", "badge template")
+    template = state.badge_templates.get(template_id)
+    if template is None or template["legalEntityId"] != owner.id:
+        raise not_found("badge template", template_id)
+    recipient = model_body(call.body, BadgeRecipient)
+    assert isinstance(recipient, BadgeRecipient)
+    candidate, events = match_learner(state, owner, recipient)
+    badge = Badge(
+        template_id=template_id,
+        legal_entity_id=owner.id,
+        candidate_id=candidate.id,
+        issued_at=stamp(),
+        recipient=wire(recipient),
+    )
+    state.badges.append(badge)
+    return Reply(OK, {"candidateId": candidate.id, "badgeTemplateId": template_id}, events)
+
+
+def match_learner(
+    state: FakeState, owner: LegalEntityRecord, recipient: BadgeRecipient
+) -> tuple[CandidateRecord, tuple[Event, ...]]:
+    """Find the learner by external id, then candidate id, then email; or create one."""
+    keys = (
+        ("externalId", recipient.external_id),
+        ("id", recipient.candidate_id),
+        ("email", recipient.email),
+    )
+    if not any(isinstance(value, int | str) and str(value).strip() for _, value in keys):
+        raise invalid("learner", "An externalId, candidateId or email is required.")
+    for field, value in keys:
+        if not isinstance(value, int | str):
+            continue
+        for candidate in state.candidates.values():
+            if candidate.wire().get(field) == value:
+                for name, given in (
+                    ("firstName", recipient.first_name),
+                    ("lastName", recipient.last_name),
+                    ("email", recipient.email),
+                ):
+                    if isinstance(given, str) and candidate.data.get(name) not in (None, given):
+                        raise conflict(
+                            f"Learner {candidate.id} matched on {field} but its {name} differs"
+                        )
+                return candidate, ()
+    data = {
+        k: v
+        for k, v in wire(recipient).items()
+        if k in ("externalId", "email", "firstName", "lastName")
+    }
+    candidate = CandidateRecord(id=state.next_id(), legal_entity_id=owner.id, data=data)
+    state.candidates[candidate.id] = candidate
+    return candidate, (("candidates.created", candidate.wire()),)
+
+
+# -- legal entities and people -------------------------------------------------------------
+
+
+def legal_entities_get(state: FakeState, call: Call) -> Reply:
+    _, child = owned_entity(state, call)
+    return Reply(OK, child.wire())
+
+
+def legal_entities_create(state: FakeState, call: Call) -> Reply:
+    owner = entity(state, call, "legalEntityOwnerId")
+    body = dict(call.body) if isinstance(call.body, dict) else call.body
+    group_ids = body.pop("trustGroupIds", None) if isinstance(body, dict) else None
+    data = wire(model_body(body, LegalEntity, required=("name",)))
+    data.pop("id", None)
+    groups = []
+    if group_ids is not None:
+        if not isinstance(group_ids, list) or not all(
+            isinstance(g, int) and not isinstance(g, bool) for g in group_ids
+        ):
+            raise invalid("trustGroupIds", "Must be an array of trust group ids.")
+        for group_id in group_ids:
+            group = state.trust_groups.get(group_id)
+            if group is None or group.owner_id != owner.id:
+                raise unprocessable(f"Trust group {group_id} is not one of {owner.id}'s")
+            groups.append(group)
+    if any(
+        e.owner_id == owner.id and e.data.get("name") == data["name"]
+        for e in state.legal_entities.values()
+    ):
+        raise conflict(f"Legal entity {owner.id} already owns one named {data['name']!r}")
+    data.setdefault("addedAt", stamp())
+    record = LegalEntityRecord(id=state.next_id(), owner_id=owner.id, data=data)
+    state.legal_entities[record.id] = record
+    events: list[Event] = [("legalEntities.created", record.wire())]
+    events.extend(add_membership(state, group, record.id) for group in groups)
+    return Reply(CREATED, record.id, tuple(events))
+
+
+def legal_entities_connect_person(state: FakeState, call: Call) -> Reply:
+    owner, child = owned_entity(state, call)
+    person = model_body(call.body, Person)
+    assert isinstance(person, Person)
+    if not any(
+        g.owner_id == owner.id and child.id in g.members for g in state.trust_groups.values()
+    ):
+        raise unprocessable(
+            f"Legal entity {child.id} is not a member of any trust group of {owner.id}"
+        )
+    data = wire(person)
+    data.pop("legalEntityId", None)
+    candidate_id = data.get("candidateId")
+    email = data.get("email")
+    if candidate_id is None and not email:
+        raise invalid("candidateId", "A candidateId or an email is required.")
+    if candidate_id is not None and int(candidate_id) not in state.candidates:
+        raise unprocessable(f"No candidate with id {candidate_id}")
+    for existing in child.people:
+        same = (candidate_id is not None and existing.get("candidateId") == candidate_id) or (
+            email and existing.get("email") == email
+        )
+        if same:
+            if existing.get("roles") == data.get("roles"):
+                return Reply(NO_CONTENT)
+            existing.update(data)
+            payload = {**existing, "legalEntityId": child.id}
+            return Reply(NO_CONTENT, events=(("legalEntities.roles.updated", payload),))
+    child.people.append(data)
+    return Reply(
+        NO_CONTENT, events=(("legalEntities.person.added", {**data, "legalEntityId": child.id}),)
+    )
+
+
+def legal_entities_list_people(state: FakeState, call: Call) -> Reply:
+    _, child = owned_entity(state, call)
+    return Reply(OK, list(child.people))
+
+
+# -- candidates ----------------------------------------------------------------------------
+
+
+def candidate(state: FakeState, call: Call) -> CandidateRecord:
+    ident = path_id(call, "candidateId", "candidate")
+    found = state.candidates.get(ident)
+    if found is None:
+        raise not_found("candidate", ident)
+    if not state.acts_for(call.acting, found.legal_entity_id):
+        raise Problem(403, "Forbidden", detail=f"This API key may not change candidate {ident}")
+    return found
+
+
+def candidates_create(state: FakeState, call: Call) -> Reply:
+    data = wire(model_body(call.body, Candidate, required=("firstName", "lastName")))
+    data.pop("id", None)
+    external = data.get("externalId")
+    if external is not None and any(
+        c.data.get("externalId") == external and c.legal_entity_id == call.acting
+        for c in state.candidates.values()
+    ):
+        raise conflict(f"A candidate with externalId {external!r} already exists")
+    record = CandidateRecord(id=state.next_id(), legal_entity_id=call.acting, data=data)
+    state.candidates[record.id] = record
+    return Reply(CREATED, record.wire(), (("candidates.created", record.wire()),))
+
+
+def candidates_update(state: FakeState, call: Call) -> Reply:
+    record = candidate(state, call)
+    changes = wire(model_body(call.body, Candidate))
+    changes.pop("id", None)
+    record.data.update(changes)
+    return Reply(NO_CONTENT, events=(("candidates.updated", record.wire()),))
+
+
+def candidates_delete(state: FakeState, call: Call) -> Reply:
+    record = candidate(state, call)
+    del state.candidates[record.id]
+    return Reply(NO_CONTENT, events=(("candidates.deleted", record.wire()),))
+
+
+def candidates_update_tags(state: FakeState, call: Call) -> Reply:
+    record = candidate(state, call)
+    body = call.body if isinstance(call.body, dict) else {}
+    add, remove = body.get("add", []), body.get("remove", [])
+    for field, tags in (("add", add), ("remove", remove)):
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+            raise invalid(field, f"The {field} field must be an array of non-empty strings.")
+    if not add and not remove:
+        raise invalid("add", "Give at least one tag to add or remove.")
+    tags = [t for t in record.tags if t not in remove]
+    tags.extend(t for t in add if t not in tags)
+    record.data["tags"] = tags
+    return Reply(NO_CONTENT, events=(("candidates.updated", record.wire()),))
+
+
+Handler = Callable[[FakeState, Call], Reply]
+
+_HANDLERS: Final[dict[str, Handler]] = {
+    "trust_groups.list": trust_groups_list,
+    "trust_groups.create": trust_groups_create,
+    "trust_groups.update": trust_groups_update,
+    "trust_groups.list_legal_entity_members": trust_groups_list_legal_entity_members,
+    "trust_groups.list_candidate_members": trust_groups_list_candidate_members,
+    "trust_groups.add_member": trust_groups_add_member,
+    "trust_groups.remove_member": trust_groups_remove_member,
+    "event_credits.add": event_credits_add,
+    "tracker.candidate_targets": tracker_candidate_targets,
+    "tracker.legal_entity_targets": tracker_legal_entity_targets,
+    "learning_experiences.register_learners": learning_experiences_register_learners,
+    "learning_experiences.list": learning_experiences_list,
+    "learning_experiences.get": learning_experiences_get,
+    "pathways.list": learning_experiences_list,
+    "pathways.get": pathways_get,
+    "pathways.list_registrations": pathways_list_registrations,
+    "pathways.create_registrations": learning_experiences_register_learners,
+    "digital_badges.issue": digital_badges_issue,
+    "digital_badges.list_templates": digital_badges_list_templates,
+    "legal_entities.get": legal_entities_get,
+    "legal_entities.create": legal_entities_create,
+    "legal_entities.connect_person": legal_entities_connect_person,
+    "legal_entities.list_people": legal_entities_list_people,
+    "candidates.create": candidates_create,
+    "candidates.update": candidates_update,
+    "candidates.delete": candidates_delete,
+    "candidates.update_tags": candidates_update_tags,
+}
+
+
+def handler_for(operation: str) -> Handler:
+    """Return the handler of an operation of the route table."""
+    return _HANDLERS[operation]

@@ -1,0 +1,96 @@
+"""Fault injection: make the fake misbehave on purpose, for resilience tests."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+__all__ = ["Fault", "Faults"]
+
+
+@attrs.define
+class Fault:
+    """One planned misbehaviour of the next matching calls."""
+
+    kind: Literal["status", "delay", "drop"]
+    times: int
+    operation: str | None
+    status: int = 503
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+class Faults:
+    """The faults planned for a :class:`FakeTahdah`; each is used up by the calls it hits.
+
+    ``operation`` limits a fault to one SDK call name (``"candidates.create"``); ``None`` means
+    any call. Faults apply in the order they were planned, before authentication.
+    """
+
+    def __init__(self) -> None:
+        self.planned: list[Fault] = []
+        self.duplicate_webhooks = 0
+        self.bad_signature_webhooks = 0
+
+    def fail(
+        self,
+        status: int = 503,
+        *,
+        times: int = 1,
+        operation: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Answer the next ``times`` matching calls with ``status`` (and ``Retry-After``)."""
+        if not 400 <= status <= 599:
+            raise ValueError("a fault status must be 4xx or 5xx")
+        self._plan(Fault("status", times, operation, status=status, retry_after=retry_after))
+
+    def rate_limit(
+        self, retry_after: float = 1.0, *, times: int = 1, operation: str | None = None
+    ) -> None:
+        """Answer the next ``times`` matching calls with 429 and ``Retry-After``."""
+        self.fail(429, times=times, operation=operation, retry_after=retry_after)
+
+    def delay(self, seconds: float, *, times: int = 1, operation: str | None = None) -> None:
+        """Wait ``seconds`` before handling the next ``times`` matching calls."""
+        if seconds < 0:
+            raise ValueError("a delay must not be negative")
+        self._plan(Fault("delay", times, operation, delay=seconds))
+
+    def drop_connection(self, *, times: int = 1, operation: str | None = None) -> None:
+        """Close the connection without answering the next ``times`` matching calls."""
+        self._plan(Fault("drop", times, operation))
+
+    def duplicate_webhook(self, times: int = 1) -> None:
+        """Send each of the next ``times`` webhooks twice."""
+        self.duplicate_webhooks += _positive(times)
+
+    def bad_signature_webhook(self, times: int = 1) -> None:
+        """Sign each of the next ``times`` webhooks with the wrong secret."""
+        self.bad_signature_webhooks += _positive(times)
+
+    def clear(self) -> None:
+        """Forget every planned fault."""
+        self.planned.clear()
+        self.duplicate_webhooks = self.bad_signature_webhooks = 0
+
+    def take(self, operation: str) -> Fault | None:
+        """Use up and return the first fault planned for ``operation``, if any."""
+        for fault in self.planned:
+            if fault.operation in (None, operation):
+                fault.times -= 1
+                if not fault.times:
+                    self.planned.remove(fault)
+                return fault
+        return None
+
+    def _plan(self, fault: Fault) -> None:
+        _positive(fault.times)
+        self.planned.append(fault)
+
+
+def _positive(times: int) -> int:
+    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        raise ValueError("times must be a positive int")
+    return times

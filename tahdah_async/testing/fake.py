@@ -1,0 +1,385 @@
+"""FakeTahdah: a stateful stand-in for the Tahdah API that also sends signed webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets as _secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from aiohttp import web
+from yarl import URL
+
+from .._routes import Route, resolve_routes
+from ._api import Call, Reply, handler_for
+from ._faults import Faults
+from ._sender import WebhookDelivery, WebhookSender
+from ._state import (
+    CandidateRecord,
+    Experience,
+    FakeState,
+    LegalEntityRecord,
+    Membership,
+    Problem,
+    TargetRecord,
+    TrustGroupRecord,
+    stamp,
+)
+
+__all__ = ["FakeTahdah", "RequestRecord"]
+
+DEFAULT_SECRET = "wh_fake_signing_secret"
+
+
+@attrs.frozen
+class RequestRecord:
+    """A request the fake received."""
+
+    operation: str
+    method: str
+    path: str
+    status: int
+    """The status answered; 0 when the connection was dropped (or the request failed)."""
+
+
+@attrs.frozen(kw_only=True)
+class Seeded:
+    """The ids that :meth:`FakeTahdah.seed` created, in the order given."""
+
+    legal_entities: tuple[int, ...] = ()
+    trust_groups: tuple[int, ...] = ()
+    candidates: tuple[int, ...] = ()
+    experiences: tuple[int, ...] = ()
+    badge_templates: tuple[int, ...] = ()
+    targets: tuple[int, ...] = ()
+
+
+class FakeTahdah:
+    """A stateful fake Tahdah API on loopback, for running integrations offline.
+
+    ::
+
+        async with FakeTahdah(secret="wh_test", webhook_urls=[receiver_url]) as fake:
+            async with TahdahClient(fake.token, base_url=fake.url) as tahdah:
+                ...
+            await fake.settle()          # every webhook delivered (or given up)
+
+    It serves every operation of the route table (with the same ``routes`` overrides as the
+    client), keeps state in memory (:attr:`state`), checks bearer tokens (401 without a known
+    key, 403 for a legal entity the key may not act for), answers bad input with problem
+    details, and after each change that has a webhook in the reference POSTs a signed delivery
+    to every URL in ``webhook_urls``, retrying non-2xx answers with backoff. Every request is in
+    :attr:`requests` and every delivery attempt in :attr:`deliveries`. :attr:`faults` plans
+    errors, delays and dropped connections.
+
+    The app can also be mounted elsewhere: use :attr:`app` (then call :meth:`start_webhooks`).
+
+    Args:
+        secret: the webhook signing secret.
+        webhook_urls: where webhooks go.
+        routes: route table overrides, as for ``TahdahClient``.
+        owner_name: the name of the provider legal entity seeded at start (:attr:`owner_id`).
+        host, port: where to listen (port 0: a free port).
+        webhook_attempts: tries per webhook before giving up.
+        webhook_backoff: the first retry delay of a webhook, in seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str = DEFAULT_SECRET,
+        webhook_urls: Iterable[str | URL] = (),
+        routes: Mapping[str, str | Route] | None = None,
+        owner_name: str = "Northfield Training Ltd",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_attempts: int = 5,
+        webhook_backoff: float = 0.05,
+    ) -> None:
+        self.state = FakeState()
+        """Everything the fake knows; inspect it in tests."""
+        self.faults = Faults()
+        """Planned misbehaviour."""
+        self.requests: list[RequestRecord] = []
+        """Every request received, in order."""
+        self.events: list[tuple[str, Any]] = []
+        """Every webhook event fired (verb, payload), whether or not anyone subscribes."""
+        self.in_flight = 0
+        """Requests being handled now."""
+        self.max_in_flight = 0
+        """The most requests handled at once so far."""
+        self._routes = resolve_routes(routes)
+        self._sender = WebhookSender(
+            [str(url) for url in webhook_urls],
+            secret,
+            max_attempts=webhook_attempts,
+            initial_delay=webhook_backoff,
+        )
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._url: URL | None = None
+        self.owner_id = self.state.next_id()
+        """The provider legal entity :attr:`token` acts for."""
+        self.state.legal_entities[self.owner_id] = LegalEntityRecord(
+            id=self.owner_id, owner_id=None, data={"name": owner_name, "addedAt": stamp()}
+        )
+        self.token = self.issue_token(self.owner_id)
+        """An API key bound to :attr:`owner_id`."""
+        self.app = self._build_app()
+        """The aiohttp application serving the API."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeTahdah:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start serving on loopback and start the webhook sender."""
+        await self.start_webhooks()
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        host, port = server.sockets[0].getsockname()[:2]
+        self._url = URL.build(scheme="http", host=host, port=port)
+
+    async def start_webhooks(self) -> None:
+        """Start the webhook sender (``start`` does this; call it when mounting :attr:`app`)."""
+        await self._sender.start()
+
+    async def stop(self) -> None:
+        """Stop serving and sending."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self._sender.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL to give ``TahdahClient``."""
+        if self._url is None:
+            raise RuntimeError("the fake is not started")
+        return str(self._url)
+
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        """The route table the fake serves (the defaults with any overrides)."""
+        return self._routes
+
+    @property
+    def deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook delivery, with each attempt's status."""
+        return self._sender.deliveries
+
+    async def settle(self) -> None:
+        """Wait until every webhook fired so far was delivered or ran out of attempts."""
+        await self._sender.settle()
+
+    # -- keys, seeds and back-office changes ------------------------------------------------
+
+    def issue_token(self, legal_entity_id: int) -> str:
+        """Return a new API key bound to a legal entity (it may act for what that one owns)."""
+        if legal_entity_id not in self.state.legal_entities:
+            raise KeyError(f"no legal entity {legal_entity_id}")
+        token = f"fake_{_secrets.token_urlsafe(18)}"
+        self.state.tokens[token] = legal_entity_id
+        return token
+
+    def seed(
+        self,
+        *,
+        legal_entities: Sequence[Mapping[str, Any]] = (),
+        trust_groups: Sequence[Mapping[str, Any]] = (),
+        candidates: Sequence[Mapping[str, Any]] = (),
+        experiences: Sequence[Mapping[str, Any]] = (),
+        badge_templates: Sequence[Mapping[str, Any]] = (),
+        targets: Sequence[Mapping[str, Any]] = (),
+        owner_id: int | None = None,
+    ) -> Seeded:
+        """Add data without firing webhooks; return the new ids.
+
+        Each item is wire data (camelCase keys). Everything belongs to ``owner_id`` (default:
+        :attr:`owner_id`); a trust group item may list ``members`` (legal entity ids), a target
+        may name a ``candidateId``.
+        """
+        owner = self.owner_id if owner_id is None else owner_id
+        state = self.state
+
+        def make(items: Sequence[Mapping[str, Any]], build: Any) -> tuple[int, ...]:
+            made = []
+            for item in items:
+                ident = state.next_id()
+                build(ident, dict(item))
+                made.append(ident)
+            return tuple(made)
+
+        def entity(ident: int, data: dict[str, Any]) -> None:
+            data.setdefault("addedAt", stamp())
+            state.legal_entities[ident] = LegalEntityRecord(id=ident, owner_id=owner, data=data)
+
+        def group(ident: int, data: dict[str, Any]) -> None:
+            members = data.pop("members", [])
+            data.setdefault("uid", str(uuid.uuid4()))
+            record = TrustGroupRecord(id=ident, owner_id=owner, data=data)
+            for member in members:
+                record.members[member] = Membership(legal_entity_id=member, added_at=stamp())
+            state.trust_groups[ident] = record
+
+        def candidate(ident: int, data: dict[str, Any]) -> None:
+            state.candidates[ident] = CandidateRecord(id=ident, legal_entity_id=owner, data=data)
+
+        def experience(ident: int, data: dict[str, Any]) -> None:
+            state.experiences[ident] = Experience(id=ident, legal_entity_id=owner, data=data)
+
+        def template(ident: int, data: dict[str, Any]) -> None:
+            state.badge_templates[ident] = {"id": ident, **data, "legalEntityId": owner}
+
+        def target(ident: int, data: dict[str, Any]) -> None:
+            candidate_id = data.pop("candidateId", None)
+            state.targets[ident] = TargetRecord(
+                id=ident, legal_entity_id=owner, candidate_id=candidate_id, data=data
+            )
+
+        return Seeded(
+            legal_entities=make(legal_entities, entity),
+            trust_groups=make(trust_groups, group),
+            candidates=make(candidates, candidate),
+            experiences=make(experiences, experience),
+            badge_templates=make(badge_templates, template),
+            targets=make(targets, target),
+        )
+
+    def update_target(self, target_id: int, **changes: Any) -> None:
+        """Change a tracker target (wire field names) and fire ``tracker.target.updated``."""
+        target = self.state.targets.get(target_id)
+        if target is None:
+            raise KeyError(f"no target {target_id}")
+        target.data.update(changes)
+        self._fire("tracker.target.updated", target.wire())
+
+    def update_member(self, trust_group_id: int, legal_entity_id: int, status: str) -> None:
+        """Change a membership's status and fire ``trustGroups.member.updated``."""
+        from ._api import member_wire
+
+        group = self.state.trust_groups[trust_group_id]
+        member = group.members[legal_entity_id]
+        member.status = status
+        self._fire("trustGroups.member.updated", member_wire(self.state, group, member))
+
+    def publish_catalogue_entry(self, **entry: Any) -> int:
+        """Publish a catalogue entry (wire fields) and fire ``catalogue.entry.published``."""
+        ident = self.state.next_id()
+        data = {"id": ident, "catalogueId": self.owner_id, "publishedAt": stamp(), **entry}
+        self.state.catalogue_entries.append(data)
+        self._fire("catalogue.entry.published", data)
+        return ident
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        served: set[tuple[str, str]] = set()
+        for operation, route in self._routes.items():
+            # Two operations may share one endpoint (register learners / create registrations).
+            if (route.method, route.path) in served:
+                continue
+            served.add((route.method, route.path))
+            app.router.add_route(route.method, route.path, self._endpoint(operation))
+        return app
+
+    def _endpoint(self, operation: str) -> Any:
+        handler = handler_for(operation)
+
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            response: web.StreamResponse | None = None
+            try:
+                response = await self._answer(request, operation, handler)
+                return response
+            finally:
+                self.in_flight -= 1
+                dropped = request.transport is None or request.transport.is_closing()
+                status = 0 if response is None or dropped else response.status
+                self.requests.append(RequestRecord(operation, request.method, request.path, status))
+
+        return endpoint
+
+    async def _answer(
+        self, request: web.Request, operation: str, handler: Any
+    ) -> web.StreamResponse:
+        fault = self.faults.take(operation)
+        if fault is not None and fault.kind == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=503)  # never sent: the connection is gone
+        if fault is not None and fault.kind == "status":
+            response = _problem(Problem(fault.status, "Injected fault", detail="fake.faults"))
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = f"{fault.retry_after:g}"
+            return response
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+        try:
+            acting = self._authenticate(request)
+            body = await _json_body(request)
+            call = Call(operation, dict(request.match_info), request.query, body, acting)
+            reply: Reply = handler(self.state, call)
+        except Problem as problem:
+            return _problem(problem)
+        for verb, payload in reply.events:
+            self._fire(verb, payload)
+        return _respond(reply)
+
+    def _authenticate(self, request: web.Request) -> int:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        acting = self.state.tokens.get(token) if scheme.lower() == "bearer" else None
+        if acting is None:
+            raise Problem(401, "Unauthorized", detail="A valid bearer API key is required")
+        return acting
+
+    def _fire(self, verb: str, payload: Any) -> None:
+        self.events.append((verb, payload))
+        copies = 1
+        if self.faults.duplicate_webhooks:
+            self.faults.duplicate_webhooks -= 1
+            copies = 2
+        bad = bool(self.faults.bad_signature_webhooks)
+        if bad:
+            self.faults.bad_signature_webhooks -= 1
+        self._sender.send(verb, payload, copies=copies, bad_signature=bad)
+
+
+async def _json_body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return None
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise Problem(400, "Bad Request", detail="The request body is not valid JSON") from None
+
+
+def _respond(reply: Reply) -> web.Response:
+    if reply.body is None:
+        return web.Response(status=reply.status)
+    return web.json_response(reply.body, status=reply.status)
+
+
+def _problem(problem: Problem) -> web.Response:
+    trace = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00"
+    return web.json_response(
+        problem.body(trace), status=problem.status, content_type="application/problem+json"
+    )
