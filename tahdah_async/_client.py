@@ -12,6 +12,7 @@ import re
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import attrs
@@ -222,6 +223,11 @@ class TahdahClient:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> TahdahClient:
+        if not self._owner:
+            raise RuntimeError(
+                "a with_options() view shares its client's session and cannot close it: "
+                "use the original client as the context manager"
+            )
         self._transport.session()
         return self
 
@@ -286,6 +292,8 @@ class TahdahClient:
         if "?" in path or "#" in path:
             raise ValueError("give query parameters with params=, not in the path")
         query = [(str(k), str(v)) for k, v in (params or {}).items()]
+        # Percent-encode what is not already: spaces and non-ASCII never reach the request line.
+        path = quote(path, safe="/%:@!$&'()*+,;=-._~")
         response = await self._send(None, method.upper(), path, query, json, repeatable=False)
         return decode(response, Any)
 
@@ -385,9 +393,13 @@ class TahdahClient:
                     return self._capture(response, attempt)
                 wait = parse_retry_after(response.headers.get("Retry-After"), self._retry.clock())
                 decision = self._decide(method, response.status, True, repeatable, wait, attempt)
-                error = status_error(
-                    response, retry_after=wait, note=decision.note, secrets=(self._token,)
-                )
+                note = decision.note
+                if repeatable and attempt > 1 and response.status in (409, 422):
+                    note = (
+                        "An earlier attempt may have succeeded: the server refused the repeated "
+                        "idempotency key"
+                    )
+                error = status_error(response, retry_after=wait, note=note, secrets=(self._token,))
                 if not decision.retry:
                     if decision.note:
                         log.warning("%s %s: %s", method, url, error)

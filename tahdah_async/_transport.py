@@ -34,7 +34,8 @@ class Timeout:
     total: float | None = None
     """The whole attempt, from sending to the last body byte."""
     pool: float | None = None
-    """Waiting for a free connection when the connection limit is reached."""
+    """Getting a connection: waiting for a free one at the connection limit, plus opening it
+    (aiohttp's ``connect`` timeout)."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("connect", "read", "total", "pool"):
@@ -122,6 +123,8 @@ class Transport:
                 data=body,
                 timeout=timeouts.to_aiohttp(),
                 raise_for_status=False,
+                # A redirect would turn a POST into a GET and hide it; a 3xx is an error.
+                allow_redirects=False,
             ) as resp:
                 content = await resp.read()
                 return Response(
@@ -134,7 +137,8 @@ class Transport:
                     elapsed=time.perf_counter() - started,
                 )
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _connection_error(exc, method, path) from exc
+            # Not chained: aiohttp's error holds the request headers, token included.
+            raise _connection_error(exc, method, path) from None
 
 
 def _connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError:

@@ -172,9 +172,9 @@ async def test_views_share_the_session_and_closing_one_keeps_the_original(
 ) -> None:
     script, url = server
     async with TahdahClient(TOKEN, base_url=url) as client:
-        async with client.with_options(timeout=5, max_retries=0, headers={"X-View": "1"}) as view:
-            await view.trust_groups.list(1)
-            assert view._transport.session() is client._transport.session()
+        view = client.with_options(timeout=5, max_retries=0, headers={"X-View": "1"})
+        await view.trust_groups.list(1)
+        assert view._transport.session() is client._transport.session()
         await view.aclose()
         assert not client.closed
         assert not client._transport.session().closed
@@ -185,6 +185,15 @@ async def test_views_share_the_session_and_closing_one_keeps_the_original(
     assert "X-View" not in script.requests[1].headers
     assert client.closed
     assert view.closed  # the view shares the original's transport
+
+
+async def test_a_view_refuses_to_be_the_context_manager() -> None:
+    # It could not close the session it shares, which would then leak.
+    client = TahdahClient(TOKEN)
+    with pytest.raises(RuntimeError, match="original client"):
+        async with client.with_options(timeout=5):
+            pass
+    await client.aclose()
 
 
 # -- leaks -------------------------------------------------------------------------------------

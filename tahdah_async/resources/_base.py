@@ -67,14 +67,15 @@ def body(
             raise TypeError(f"{what}: {exc}") from None
     if isinstance(value, model):
         data = converter.unstructure(value)
-        _check(model, data, what)
-        return value, data
-    if isinstance(value, Mapping):
-        instance = _check(model, dict(value), what)
-        return instance, converter.unstructure(instance)
-    raise TypeError(
-        f"the {what} must be a {model.__name__} or a mapping, got {type(value).__name__}"
-    )
+    elif isinstance(value, Mapping):
+        data = dict(value)
+    else:
+        raise TypeError(
+            f"the {what} must be a {model.__name__} or a mapping, got {type(value).__name__}"
+        )
+    # One round trip for every form: what is sent is exactly what passed the check.
+    instance = _check(model, data, what)
+    return instance, converter.unstructure(instance)
 
 
 def bodies(
@@ -110,7 +111,7 @@ def created(response: Response, sent: M) -> M:
     """Return what a create call made: the body's model, or ``sent`` with the returned id.
 
     The create responses are not documented: an object is read as the created model, a bare
-    id (or an empty body) gives back the sent model with that id.
+    id gives back the sent model with that id, and an empty body the sent model as it is.
     """
     data: Any = decode(response, Any)
     if isinstance(data, Mapping):

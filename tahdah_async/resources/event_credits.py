@@ -28,9 +28,10 @@ class EventCredits(Resource):
         """Add (positive) or remove (negative) event credits, per event template.
 
         Removals draw first on ``order_number``, then on other orders oldest first; a balance
-        never goes below zero. The server rejects a reused idempotency key, so the key is
-        generated (UUID4) when none is given and sent unchanged on every retry of this call,
-        which makes the call safe to retry.
+        never goes below zero. The key is generated (UUID4) when none is given and sent
+        unchanged on every retry of this call, so a change is never applied twice. The server
+        answers a reused key with an error: if a retry gets 409 or 422, an earlier attempt
+        may have succeeded, and the error says so (check the balance before trying again).
 
         Args:
             legal_entity_id: whose balances change.

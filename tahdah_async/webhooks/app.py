@@ -14,6 +14,7 @@ a duplicate of a delivery already processed           200, handlers not run
 processed                                             200
 accepted for background processing                    202 (``ack-then-process``)
 any method but POST                                   405
+the application is shutting down                      503, so the sender retries
 ====================================================  ======
 """
 
@@ -63,6 +64,7 @@ NOT_FOUND: Final = 404
 METHOD_NOT_ALLOWED: Final = 405
 TOO_LARGE: Final = 413
 HANDLER_FAILED: Final = 500
+UNAVAILABLE: Final = 503
 
 _CHUNK: Final = 64 * 1024
 _LOGGED_VERB: Final = 80
@@ -91,8 +93,8 @@ class WebhookReceiver:
         max_body_size: the largest body accepted, in bytes.
         unknown_verb_status: 202 (accept and ignore) or 404 (so the sender keeps retrying).
         mode: ``"process-then-ack"`` (answer after the handlers) or ``"ack-then-process"``
-            (answer 202 at once; a delivery accepted but unfinished when the process dies is
-            lost, since the in-memory dedupe store does not survive it).
+            (answer 202 at once; the sender then never retries, so a delivery whose handlers
+            fail, or that is unfinished when the process dies, is lost; the failure is logged).
         dedupe: where processed deliveries are remembered; ``None`` turns deduplication off.
         dedupe_ttl: how long a delivery is remembered, in seconds.
         authorization: if set, the exact ``Authorization`` header value deliveries must carry.
@@ -143,6 +145,8 @@ class WebhookReceiver:
         self._authorization = authorization.encode() if authorization else None
         self._drain_timeout = drain_timeout
         self._tasks: set[asyncio.Task[_Outcome]] = set()
+        self._running: dict[str, asyncio.Future[bool]] = {}
+        self._closing = False
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver mode={self._mode!r}>"
@@ -162,15 +166,22 @@ class WebhookReceiver:
             (time.perf_counter() - started) * 1000,
         )
         headers = {"Allow": "POST"} if outcome.status == METHOD_NOT_ALLOWED else None
+        if outcome.status == UNAVAILABLE:
+            headers = {"Retry-After": "5"}
         return web.json_response(
             {"status": outcome.what, **outcome.detail}, status=outcome.status, headers=headers
         )
 
     def attach(self, app: web.Application) -> None:
-        """Drain background handlers when ``app`` shuts down (``ack-then-process`` mode)."""
+        """Refuse new deliveries once ``app`` shuts down, and drain background handlers at its
+        cleanup, after the requests in flight have finished (``ack-then-process`` mode)."""
         app.on_shutdown.append(self._on_shutdown)
+        app.on_cleanup.append(self._on_cleanup)
 
     async def _on_shutdown(self, _: web.Application) -> None:
+        self._closing = True
+
+    async def _on_cleanup(self, _: web.Application) -> None:
         await self.drain()
 
     @property
@@ -200,6 +211,8 @@ class WebhookReceiver:
     async def _receive(self, request: web.Request) -> _Outcome:
         if request.method != "POST":
             return _Outcome(METHOD_NOT_ALLOWED, "method_not_allowed")
+        if self._closing:
+            return _Outcome(UNAVAILABLE, "shutting_down")
         length = request.content_length
         if length is not None and length > self._max_body_size:
             return _Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
@@ -237,17 +250,48 @@ class WebhookReceiver:
             received_at=dt.datetime.now(dt.UTC),
         )
         key = delivery_key(verb, sha256)
-        if self._dedupe is not None and not await self._dedupe.claim(key, self._dedupe_ttl):
-            return _Outcome(OK, "duplicate", verb=verb, sha256=sha256)
+        while self._dedupe is not None and not await self._dedupe.claim(key, self._dedupe_ttl):
+            running = self._running.get(key)
+            # A resend of a delivery still being processed waits for its outcome: if the first
+            # run fails, its 500 may reach nobody, so the resend must be processed instead.
+            # (In ack-then-process mode the first was acknowledged already.)
+            if running is None or self._mode == ACK_THEN_PROCESS:
+                return _Outcome(OK, "duplicate", verb=verb, sha256=sha256)
+            if await asyncio.shield(running):
+                return _Outcome(OK, "duplicate", verb=verb, sha256=sha256)
         refused = self._unknown_status == NOT_FOUND and self.router.is_unknown(verb, event)
         if self._mode == ACK_THEN_PROCESS and not refused:
-            task = asyncio.create_task(self._process(event, delivery, key), name=key)
+            task = asyncio.create_task(self._background(event, delivery, key), name=key)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return _Outcome(ACCEPTED, "accepted", verb=verb, sha256=sha256)
         return await self._process(event, delivery, key)
 
+    async def _background(self, event: Any, delivery: Delivery, key: str) -> _Outcome:
+        outcome = await self._process(event, delivery, key)
+        log.info(
+            "webhook %s sha256=%s processed in the background: %d %s",
+            _shown(delivery.verb),
+            delivery.body_sha256,
+            outcome.status,
+            outcome.what,
+        )
+        return outcome
+
     async def _process(self, event: Any, delivery: Delivery, key: str) -> _Outcome:
+        running = self._running[key] = asyncio.get_running_loop().create_future()
+        try:
+            outcome = await self._dispatch(event, delivery, key)
+        except BaseException:
+            running.set_result(False)
+            raise
+        else:
+            running.set_result(outcome.status < HANDLER_FAILED)
+        finally:
+            del self._running[key]
+        return outcome
+
+    async def _dispatch(self, event: Any, delivery: Delivery, key: str) -> _Outcome:
         verb, sha256 = delivery.verb, delivery.body_sha256
         try:
             result = await self.router.dispatch(event, delivery)

@@ -957,3 +957,43 @@ def test_any_signed_body_is_2xx_or_400_never_5xx(body: bytes, verb: str) -> None
     assert set(reply.json()) <= STATUS_FIELDS
     if reply.status == 400:
         assert reply.json()["status"] in ("invalid_json", "invalid_payload")
+
+
+async def test_a_resend_of_a_delivery_still_failing_in_flight_is_processed() -> None:
+    # The first run fails after the sender may have given up on it; the resend must not be
+    # answered "duplicate", or the work is lost.
+    recorder = Recorder()
+    recorder.fail_next = 1
+    recorder.delay = 0.1
+    app, _ = mount(recorder.router)
+    async with serve_app(app) as client:
+        first = asyncio.create_task(post_signed(client, ENTITY_BODY, verb=VERB))
+        await asyncio.sleep(0.03)
+        resend = await post_signed(client, ENTITY_BODY, verb=VERB)
+        check(await first, 500, "handler_failed")
+    check(resend, 200, "processed")
+    assert recorder.ran == 1
+
+
+async def test_a_resend_of_a_delivery_succeeding_in_flight_is_a_duplicate() -> None:
+    recorder = Recorder()
+    recorder.delay = 0.1
+    app, _ = mount(recorder.router)
+    async with serve_app(app) as client:
+        first = asyncio.create_task(post_signed(client, ENTITY_BODY, verb=VERB))
+        await asyncio.sleep(0.03)
+        resend = await post_signed(client, ENTITY_BODY, verb=VERB)
+        check(await first, 200, "processed")
+    check(resend, 200, "duplicate")
+    assert recorder.ran == 1
+
+
+async def test_deliveries_during_shutdown_are_refused_with_503() -> None:
+    recorder = Recorder()
+    app, receiver = mount(recorder.router, mode=ACK_THEN_PROCESS)
+    async with serve_app(app) as client:
+        await receiver._on_shutdown(app)
+        reply = await post_signed(client, ENTITY_BODY, verb=VERB)
+    check(reply, 503, "shutting_down")
+    assert reply.headers["Retry-After"] == "5"
+    assert recorder.ran == 0
