@@ -393,13 +393,9 @@ class TahdahClient:
                     return self._capture(response, attempt)
                 wait = parse_retry_after(response.headers.get("Retry-After"), self._retry.clock())
                 decision = self._decide(method, response.status, True, repeatable, wait, attempt)
-                note = decision.note
-                if repeatable and attempt > 1 and response.status in (409, 422):
-                    note = (
-                        "An earlier attempt may have succeeded: the server refused the repeated "
-                        "idempotency key"
-                    )
-                error = status_error(response, retry_after=wait, note=note, secrets=(self._token,))
+                error = status_error(
+                    response, retry_after=wait, note=decision.note, secrets=(self._token,)
+                )
                 if not decision.retry:
                     if decision.note:
                         log.warning("%s %s: %s", method, url, error)

@@ -44,6 +44,8 @@ RETRY_STATUSES: Final = frozenset({408, 429, 502, 503, 504})
 RETRY_STATUSES_IF_REPEATABLE: Final = frozenset({500})
 """Statuses after which the server may have acted: retried only when repeating is safe."""
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+KEY_REFUSED_STATUSES: Final = frozenset({409, 422})
+"""How a server refuses a reused idempotency key, which a retried call may meet."""
 
 _STATUS_REASONS: Final = {
     408: "408: the server timed out waiting for the request",
@@ -177,6 +179,15 @@ def decide(
     """
     reason = retry_reason(method, status=status, request_sent=request_sent, repeatable=repeatable)
     if reason is None:
+        if repeatable and attempt > 1 and status in KEY_REFUSED_STATUSES:
+            # The server refuses a reused idempotency key: an earlier attempt may have won.
+            return Decision(
+                retry=False,
+                note=(
+                    "An earlier attempt may have succeeded: the server refused the repeated "
+                    "idempotency key"
+                ),
+            )
         return Decision(retry=False)
     if attempt > max_retries:
         return Decision(

@@ -654,3 +654,13 @@ async def test_cancelling_during_the_backoff_sends_nothing_more() -> None:
             await task
         await asyncio.sleep(0.05)  # room for a wrongly scheduled retry to show up
     assert script.count == 1
+
+
+@pytest.mark.parametrize("status", [409, 422])
+def test_decide_says_a_refused_reused_key_may_follow_an_earlier_success(status: int) -> None:
+    kwargs: dict[str, Any] = {"status": status, "request_sent": True, "retry_after": None}
+    retried = decide("PUT", repeatable=True, attempt=2, max_retries=2, policy=POLICY, **kwargs)
+    first = decide("PUT", repeatable=True, attempt=1, max_retries=2, policy=POLICY, **kwargs)
+    assert not retried.retry
+    assert "earlier attempt may have succeeded" in retried.note
+    assert first.note == ""

@@ -14,7 +14,7 @@ from aiohttp import web
 from yarl import URL
 
 from .._routes import Route, resolve_routes
-from ._api import Call, Reply, handler_for
+from ._api import Call, Reply, handler_for, member_wire
 from ._faults import Faults
 from ._sender import WebhookDelivery, WebhookSender
 from ._state import (
@@ -269,8 +269,6 @@ class FakeTahdah:
 
     def update_member(self, trust_group_id: int, legal_entity_id: int, status: str) -> None:
         """Change a membership's status and fire ``trustGroups.member.updated``."""
-        from ._api import member_wire
-
         group = self.state.trust_groups[trust_group_id]
         member = group.members[legal_entity_id]
         member.status = status

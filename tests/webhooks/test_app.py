@@ -959,32 +959,28 @@ def test_any_signed_body_is_2xx_or_400_never_5xx(body: bytes, verb: str) -> None
         assert reply.json()["status"] in ("invalid_json", "invalid_payload")
 
 
-async def test_a_resend_of_a_delivery_still_failing_in_flight_is_processed() -> None:
-    # The first run fails after the sender may have given up on it; the resend must not be
-    # answered "duplicate", or the work is lost.
+@pytest.mark.parametrize(
+    ("first_fails", "first", "resend"),
+    [
+        # The first run fails after the sender may have given up on it; the resend must not
+        # be answered "duplicate", or the work is lost.
+        (True, (500, "handler_failed"), (200, "processed")),
+        (False, (200, "processed"), (200, "duplicate")),
+    ],
+)
+async def test_a_resend_of_a_delivery_in_flight_waits_for_its_outcome(
+    first_fails: bool, first: tuple[int, str], resend: tuple[int, str]
+) -> None:
     recorder = Recorder()
-    recorder.fail_next = 1
+    recorder.fail_next = int(first_fails)
     recorder.delay = 0.1
     app, _ = mount(recorder.router)
     async with serve_app(app) as client:
-        first = asyncio.create_task(post_signed(client, ENTITY_BODY, verb=VERB))
+        original = asyncio.create_task(post_signed(client, ENTITY_BODY, verb=VERB))
         await asyncio.sleep(0.03)
-        resend = await post_signed(client, ENTITY_BODY, verb=VERB)
-        check(await first, 500, "handler_failed")
-    check(resend, 200, "processed")
-    assert recorder.ran == 1
-
-
-async def test_a_resend_of_a_delivery_succeeding_in_flight_is_a_duplicate() -> None:
-    recorder = Recorder()
-    recorder.delay = 0.1
-    app, _ = mount(recorder.router)
-    async with serve_app(app) as client:
-        first = asyncio.create_task(post_signed(client, ENTITY_BODY, verb=VERB))
-        await asyncio.sleep(0.03)
-        resend = await post_signed(client, ENTITY_BODY, verb=VERB)
-        check(await first, 200, "processed")
-    check(resend, 200, "duplicate")
+        again = await post_signed(client, ENTITY_BODY, verb=VERB)
+        check(await original, *first)
+    check(again, *resend)
     assert recorder.ran == 1
 
 
