@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -57,3 +59,17 @@ async def test_webhook_receiver() -> None:
     assert forged.status == 401
     assert example.seen == ["legal entity Northfield Training Ltd (secret #0)"]
     assert health == {"ok": True, "seen": 1}
+
+
+def test_the_pytest_example_passes_with_the_plugin() -> None:
+    # A separate pytest run, as a user would start it: the fixtures come from the entry point.
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_with_fake.py"],
+        cwd=EXAMPLES,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 passed" in run.stdout
