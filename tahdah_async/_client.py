@@ -19,7 +19,7 @@ import attrs
 from yarl import URL
 
 from ._decode import decode
-from ._events import Hook, RequestEvent, ResponseEvent, RetryEvent, call_hook
+from ._events import Hook, RequestEvent, ResponseEvent, RetryEvent, call_hooks
 from ._response import APIResponse, Response
 from ._retry import DEFAULT_MAX_RETRIES, Decision, RetryPolicy, decide, parse_retry_after
 from ._routes import Route, resolve_routes
@@ -51,6 +51,7 @@ USER_AGENT: Final = (
 log = logging.getLogger("tahdah_async")
 
 T = TypeVar("T")
+E = TypeVar("E")
 P = ParamSpec("P")
 
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]+\Z")
@@ -136,9 +137,9 @@ class TahdahClient:
             "Accept": "application/json",
             **_headers(headers),
         }
-        self._on_request = on_request
-        self._on_response = on_response
-        self._on_retry = on_retry
+        self._on_request = _hooks(on_request)
+        self._on_response = _hooks(on_response)
+        self._on_retry = _hooks(on_retry)
         self._bind_resources()
 
     trust_groups: TrustGroups
@@ -196,6 +197,9 @@ class TahdahClient:
         timeout: Timeout | float | UnsetType = UNSET,
         max_retries: int | UnsetType = UNSET,
         headers: Mapping[str, str] | UnsetType = UNSET,
+        on_request: Hook[RequestEvent] | None = None,
+        on_response: Hook[ResponseEvent] | None = None,
+        on_retry: Hook[RetryEvent] | None = None,
     ) -> TahdahClient:
         """Return a view of this client with other per-call options.
 
@@ -208,6 +212,8 @@ class TahdahClient:
             timeout: timeouts for the view's calls.
             max_retries: retries for the view's calls.
             headers: extra headers, added to (and overriding) the client's.
+            on_request, on_response, on_retry: hooks for the view's calls, called after the
+                client's own.
         """
         view = copy.copy(self)
         view._owner = False
@@ -217,6 +223,9 @@ class TahdahClient:
             view._max_retries = _max_retries(max_retries)
         if not isinstance(headers, UnsetType):
             view._headers = {**self._headers, **_headers(headers)}
+        view._on_request = self._on_request + _hooks(on_request)
+        view._on_response = self._on_response + _hooks(on_response)
+        view._on_retry = self._on_retry + _hooks(on_retry)
         view._bind_resources()
         return view
 
@@ -365,7 +374,7 @@ class TahdahClient:
                 operation=operation, method=method, url=url, attempt=attempt, headers=redacted
             )
             log.debug("%s %s attempt %d/%d headers=%s", method, url, attempt, attempts, redacted)
-            await call_hook(self._on_request, event)
+            await call_hooks(self._on_request, event)
             try:
                 response = await self._transport.send(
                     method, url, headers=headers, body=content, timeouts=self._timeout
@@ -388,7 +397,7 @@ class TahdahClient:
                     response.reason,
                     response.elapsed * 1000,
                 )
-                await call_hook(self._on_response, ResponseEvent(request=event, response=response))
+                await call_hooks(self._on_response, ResponseEvent(request=event, response=response))
                 if 200 <= response.status < 300:
                     return self._capture(response, attempt)
                 wait = parse_retry_after(response.headers.get("Retry-After"), self._retry.clock())
@@ -409,7 +418,7 @@ class TahdahClient:
                 attempts,
                 decision.reason,
             )
-            await call_hook(
+            await call_hooks(
                 self._on_retry,
                 RetryEvent(
                     request=event, error=error, reason=decision.reason, delay=decision.delay
@@ -486,3 +495,11 @@ def _headers(value: Mapping[str, str] | None) -> dict[str, str]:
             raise ValueError(f"header {name!r} must not contain a line break")
         out[name] = item
     return out
+
+
+def _hooks(hook: Hook[E] | None) -> tuple[Hook[E], ...]:
+    if hook is None:
+        return ()
+    if not callable(hook):
+        raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
+    return (hook,)

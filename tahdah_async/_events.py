@@ -12,7 +12,7 @@ from yarl import URL
 from ._response import Response
 from .errors import TahdahError
 
-__all__ = ["Hook", "RequestEvent", "ResponseEvent", "RetryEvent", "call_hook"]
+__all__ = ["Hook", "RequestEvent", "ResponseEvent", "RetryEvent", "call_hooks"]
 
 E = TypeVar("E")
 
@@ -54,10 +54,9 @@ class RetryEvent:
     delay: float
 
 
-async def call_hook(hook: Hook[E] | None, event: E) -> None:
-    """Call a hook if there is one, awaiting it when it returns an awaitable."""
-    if hook is None:
-        return
-    result = hook(event)
-    if inspect.isawaitable(result):
-        await result
+async def call_hooks(hooks: tuple[Hook[E], ...], event: E) -> None:
+    """Call each hook in order, awaiting those that return an awaitable."""
+    for hook in hooks:
+        result = hook(event)
+        if inspect.isawaitable(result):
+            await result

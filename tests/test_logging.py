@@ -234,3 +234,45 @@ async def test_hook_events_carry_redacted_headers(script: Script, sleeps: Record
     assert len(responses) == 2
     assert len(retries) == 1
     assert TOKEN not in repr(retries[0])
+
+
+async def test_a_view_adds_hooks_after_the_clients_own(
+    script: Script, sleeps: RecordingSleep
+) -> None:
+    seen: list[str] = []
+    script.reply(respond(503), respond(200, []), respond(200, []))
+
+    async def view_retry(event: RetryEvent) -> None:
+        assert isinstance(event.error, APIStatusError)
+        seen.append(f"view retry {event.error.status}")
+
+    async with (
+        serve(script) as url,
+        client_for(
+            url,
+            sleeps,
+            on_request=lambda e: seen.append(f"client request {e.attempt}"),
+            on_retry=lambda e: seen.append("client retry"),
+        ) as client,
+    ):
+        view = client.with_options(
+            on_request=lambda e: seen.append(f"view request {e.attempt}"),
+            on_response=lambda e: seen.append(f"view response {e.response.status}"),
+            on_retry=view_retry,
+        )
+        await view.trust_groups.list(1)
+        await client.trust_groups.list(1)  # the client itself is unchanged
+        with pytest.raises(TypeError, match="hook must be callable"):
+            client.with_options(on_retry="print")  # type: ignore[arg-type]
+
+    assert seen == [
+        "client request 1",
+        "view request 1",
+        "view response 503",
+        "client retry",
+        "view retry 503",
+        "client request 2",
+        "view request 2",
+        "view response 200",
+        "client request 1",
+    ]
