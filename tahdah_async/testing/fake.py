@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets as _secrets
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -43,6 +44,10 @@ class RequestRecord:
     path: str
     status: int
     """The status answered; 0 when the connection was dropped (or the request failed)."""
+    started: float = 0.0
+    """When the request arrived (``time.monotonic()``)."""
+    finished: float = 0.0
+    """When its answer was ready (``time.monotonic()``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -85,6 +90,7 @@ class FakeTahdah:
         host, port: where to listen (port 0: a free port).
         webhook_attempts: tries per webhook before giving up.
         webhook_backoff: the first retry delay of a webhook, in seconds.
+        latency: seconds every call waits before it is handled, like a real server's work.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class FakeTahdah:
         port: int = 0,
         webhook_attempts: int = 5,
         webhook_backoff: float = 0.05,
+        latency: float = 0.0,
     ) -> None:
         self.state = FakeState()
         """Everything the fake knows; inspect it in tests."""
@@ -118,6 +125,10 @@ class FakeTahdah:
             max_attempts=webhook_attempts,
             initial_delay=webhook_backoff,
         )
+        if not latency >= 0:
+            raise ValueError("latency must be a number of seconds, not negative")
+        self.latency = latency
+        """Seconds every call waits before it is handled."""
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -299,6 +310,7 @@ class FakeTahdah:
         handler = handler_for(operation)
 
         async def endpoint(request: web.Request) -> web.StreamResponse:
+            started = time.monotonic()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             response: web.StreamResponse | None = None
@@ -309,7 +321,16 @@ class FakeTahdah:
                 self.in_flight -= 1
                 dropped = request.transport is None or request.transport.is_closing()
                 status = 0 if response is None or dropped else response.status
-                self.requests.append(RequestRecord(operation, request.method, request.path, status))
+                self.requests.append(
+                    RequestRecord(
+                        operation,
+                        request.method,
+                        request.path,
+                        status,
+                        started=started,
+                        finished=time.monotonic(),
+                    )
+                )
 
         return endpoint
 
@@ -328,6 +349,8 @@ class FakeTahdah:
             return response
         if fault is not None:
             await asyncio.sleep(fault.delay)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         try:
             acting = self._authenticate(request)
             body = await _json_body(request)

@@ -1,0 +1,272 @@
+"""Run one async operation over many items: bounded, per-item outcomes, chunks, resume."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
+
+import anyio
+import attrs
+
+from ._throttle import Throttle, count
+
+__all__ = [
+    "BatchError",
+    "BatchResult",
+    "ItemResult",
+    "Outcome",
+    "Progress",
+    "Recorder",
+    "run_batch",
+    "run_chunked",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Outcome: TypeAlias = Literal["ok", "failed", "skipped", "cancelled"]
+"""``ok``: done now; ``failed``: the call raised; ``skipped``: done by an earlier run;
+``cancelled``: not finished because the batch stopped (fail-fast, or cancelled)."""
+
+
+@attrs.frozen
+class ItemResult(Generic[T, R]):
+    """What happened to one item."""
+
+    key: str
+    """The item's key: its position, or what the ``key`` function returned."""
+    item: T
+    outcome: Outcome
+    value: R | None = None
+    """What the operation returned (``ok`` only)."""
+    error: Exception | None = None
+    """What the operation raised (``failed`` only)."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the item is done, now or by an earlier run."""
+        return self.outcome in ("ok", "skipped")
+
+
+@attrs.frozen
+class Progress:
+    """How far a batch has got; given to the ``progress`` callback after each call."""
+
+    total: int | None
+    """How many items there are (``None`` when the items are an iterator of unknown size)."""
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Items with an outcome so far."""
+        return self.ok + self.failed + self.skipped
+
+
+@attrs.frozen
+class BatchResult(Generic[T, R]):
+    """Every item's outcome, in input order."""
+
+    results: tuple[ItemResult[T, R], ...]
+
+    def by_outcome(self, outcome: Outcome) -> list[ItemResult[T, R]]:
+        """The results with one outcome."""
+        return [result for result in self.results if result.outcome == outcome]
+
+    @property
+    def ok(self) -> list[ItemResult[T, R]]:
+        return self.by_outcome("ok")
+
+    @property
+    def failed(self) -> list[ItemResult[T, R]]:
+        return self.by_outcome("failed")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many items ended with each outcome."""
+        counts = dict.fromkeys(("ok", "failed", "skipped", "cancelled"), 0)
+        for result in self.results:
+            counts[result.outcome] += 1
+        return counts
+
+    @property
+    def complete(self) -> bool:
+        """Whether every item is done (now or earlier)."""
+        return all(result.done for result in self.results)
+
+
+class Recorder(Protocol):
+    """Receives each result as soon as it is known (a report writer, for instance)."""
+
+    def record(self, result: ItemResult[Any, Any]) -> None: ...
+
+
+Gate: TypeAlias = "int | anyio.CapacityLimiter | Throttle"
+
+
+async def run_batch(
+    items: Iterable[T],
+    operation: Callable[[T], Awaitable[R]],
+    *,
+    concurrency: Gate = 8,
+    key: Callable[[T], str] | None = None,
+    done: Iterable[str] = (),
+    fail_fast: bool = False,
+    progress: Callable[[Progress], object] | None = None,
+    recorder: Recorder | None = None,
+) -> BatchResult[T, R]:
+    """Call ``operation`` on every item, a bounded number at once; return every outcome.
+
+    A failing call is recorded and the others go on, unless ``fail_fast`` is set: then the
+    first failure cancels the calls in flight and those not started (``cancelled``).
+    Cancelling the batch itself propagates, after recording what finished.
+
+    Args:
+        items: the items; an iterator is read as the batch goes.
+        operation: ``async def operation(item) -> value``.
+        concurrency: the most calls at once: an int, an ``anyio.CapacityLimiter`` shared
+            with other work, or a :class:`Throttle` that also backs off on 429.
+        key: the item's key, for reports and resuming (default: its position, ``"0"``...).
+        done: keys finished by an earlier run: those items are ``skipped``, not called.
+        fail_fast: stop at the first failure.
+        progress: called with a :class:`Progress` after each outcome.
+        recorder: given each :class:`ItemResult` as soon as it is known.
+    """
+
+    async def call(chunk: list[T]) -> list[R]:
+        return [await operation(chunk[0])]
+
+    return await _run(items, call, 1, concurrency, key, done, fail_fast, progress, recorder)
+
+
+async def run_chunked(
+    items: Iterable[T],
+    operation: Callable[[list[T]], Awaitable[Sequence[R]]],
+    *,
+    chunk_size: int = 100,
+    concurrency: Gate = 8,
+    key: Callable[[T], str] | None = None,
+    done: Iterable[str] = (),
+    fail_fast: bool = False,
+    progress: Callable[[Progress], object] | None = None,
+    recorder: Recorder | None = None,
+) -> BatchResult[T, R]:
+    """Like :func:`run_batch`, for endpoints taking lists: one call per chunk of items.
+
+    ``operation`` gets up to ``chunk_size`` items (never one already ``done``) and returns
+    one value per item, in order; each item's outcome is its chunk's. A call returning the
+    wrong number of values fails its whole chunk with :class:`BatchError`, since the values
+    cannot be matched to items.
+    """
+    size = count(chunk_size, "chunk_size")
+    return await _run(items, operation, size, concurrency, key, done, fail_fast, progress, recorder)
+
+
+class BatchError(Exception):
+    """An operation broke the batch's contract (such as returning too few values)."""
+
+
+@attrs.define
+class _Tally:
+    total: int | None
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def snapshot(self) -> Progress:
+        return Progress(self.total, self.ok, self.failed, self.skipped)
+
+
+async def _run(
+    items: Iterable[T],
+    operation: Callable[[list[T]], Awaitable[Sequence[R]]],
+    chunk_size: int,
+    concurrency: Gate,
+    key: Callable[[T], str] | None,
+    done: Iterable[str],
+    fail_fast: bool,
+    progress: Callable[[Progress], object] | None,
+    recorder: Recorder | None,
+) -> BatchResult[T, R]:
+    gate, workers = _gate(concurrency)
+    finished = frozenset(done)
+    total = len(items) if isinstance(items, Sequence) else None
+    results: dict[int, ItemResult[T, R]] = {}
+    tally = _Tally(total)
+    stopping = False
+
+    def settle(index: int, result: ItemResult[T, R]) -> None:
+        results[index] = result
+        if result.outcome != "cancelled":
+            setattr(tally, result.outcome, getattr(tally, result.outcome) + 1)
+        if recorder is not None:
+            recorder.record(result)
+        if progress is not None and result.outcome != "cancelled":
+            progress(tally.snapshot())
+
+    def chunks() -> Iterator[list[tuple[int, str, T]]]:
+        chunk: list[tuple[int, str, T]] = []
+        for index, item in enumerate(items):
+            item_key = str(index) if key is None else key(item)
+            if item_key in finished:
+                settle(index, ItemResult(item_key, item, "skipped"))
+                continue
+            chunk.append((index, item_key, item))
+            if len(chunk) == chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    pending = chunks()
+    taken: dict[int, list[tuple[int, str, T]]] = {}
+
+    async def worker(number: int, scope: anyio.CancelScope) -> None:
+        nonlocal stopping
+        for chunk in pending:
+            if stopping:
+                break
+            taken[number] = chunk
+            try:
+                async with gate:
+                    values = await operation([item for _, _, item in chunk])
+            except Exception as exc:
+                for index, item_key, item in chunk:
+                    settle(index, ItemResult(item_key, item, "failed", error=exc))
+                if fail_fast:
+                    stopping = True
+                    scope.cancel()
+            else:
+                if len(values) != len(chunk):
+                    error = BatchError(
+                        f"the operation returned {len(values)} values for {len(chunk)} items"
+                    )
+                    for index, item_key, item in chunk:
+                        settle(index, ItemResult(item_key, item, "failed", error=error))
+                else:
+                    for (index, item_key, item), value in zip(chunk, values, strict=True):
+                        settle(index, ItemResult(item_key, item, "ok", value=value))
+            finally:
+                taken.pop(number, None)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for number in range(workers):
+                group.start_soon(worker, number, group.cancel_scope)
+    finally:
+        # Whatever was in flight or never started when the batch stopped is "cancelled".
+        for chunk in [*taken.values(), *pending]:
+            for index, item_key, item in chunk:
+                if index not in results:
+                    settle(index, ItemResult(item_key, item, "cancelled"))
+    return BatchResult(tuple(results[index] for index in sorted(results)))
+
+
+def _gate(concurrency: Gate) -> tuple[Any, int]:
+    if isinstance(concurrency, Throttle):
+        return concurrency, concurrency.max_concurrency
+    if isinstance(concurrency, anyio.CapacityLimiter):
+        return concurrency, max(1, int(concurrency.total_tokens))
+    limit = count(concurrency, "concurrency")
+    return anyio.CapacityLimiter(limit), limit

@@ -1,0 +1,440 @@
+"""The common batch jobs: import learners onto an experience, and top up many balances.
+
+Both write a report as they go and resume from one: an item the report says is done is
+skipped, a learner already created is only registered, and a credit change whose call may
+have been sent is sent again with the same idempotency key, so nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import cattrs
+
+from .._converter import converter, explain
+from ..models import Candidate, EventTemplateCredit, LearnerRegistration
+from ._report import ReportRow, ReportWriter, describe, read_report
+from ._runner import BatchError, BatchResult, Gate, ItemResult, Progress, run_batch, run_chunked
+
+if TYPE_CHECKING:
+    from .._client import TahdahClient
+
+__all__ = [
+    "CreditChange",
+    "ImportedLearner",
+    "Learner",
+    "LearnerFileError",
+    "add_credits",
+    "import_learners",
+    "read_learners",
+]
+
+
+# -- learners ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Learner:
+    """A learner to import: the candidate to create and how to register it."""
+
+    candidate: Candidate
+    behavior: int | None = None
+    """The registration behaviour code (``None``: the job's default)."""
+    registration_date: dt.date | None = None
+    """The registration date (``None``: the job's default, today)."""
+    line: int | None = None
+    """Where the learner came from in a file, for messages."""
+
+    @property
+    def key(self) -> str:
+        """The learner's key in reports: its external id, else its email, else its line."""
+        for value in (self.candidate.external_id, self.candidate.email):
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        if self.line is not None:
+            return f"line {self.line}"
+        raise ValueError("a learner needs an external_id or an email to be resumable")
+
+
+@attrs.frozen
+class ImportedLearner:
+    """An imported learner: its candidate id and its registration on the experience."""
+
+    candidate_id: int | str
+    candidate_experience_id: str
+
+
+class LearnerFileError(ValueError):
+    """A learners file that cannot be imported; the message names the line."""
+
+
+_REGISTRATION_COLUMNS = ("behavior", "registration_date")
+_CANDIDATE_COLUMNS = tuple(
+    field.name for field in attrs.fields(Candidate) if field.name not in ("id", "extra", "tags")
+)
+
+
+def read_learners(path: str | os.PathLike[str]) -> list[Learner]:
+    """Read learners from a CSV file with a header row.
+
+    Columns (snake_case or the API's camelCase): ``first_name``, ``last_name``, ``email``,
+    ``external_id``, ``date_of_birth`` for the candidate, and optionally ``behavior`` and
+    ``registration_date`` for the registration. Every learner needs an ``external_id`` or an
+    ``email``, unique in the file, to be its key in reports.
+
+    Raises:
+        FileNotFoundError: no such file.
+        LearnerFileError: an unknown column, a malformed row, a bad value or a duplicate
+            learner, with the line number.
+    """
+    with Path(path).open(encoding="utf-8-sig", newline="") as file:
+        reader = csv.reader(file)
+        header = next(reader, None)
+        if header is None:
+            raise LearnerFileError(f"{path}: the file is empty (it needs a header row)")
+        columns = [_snake(name.strip()) for name in header]
+        unknown = [h for h, c in zip(header, columns, strict=True) if c not in _KNOWN_COLUMNS]
+        if unknown:
+            raise LearnerFileError(
+                f"{path}:1: unknown column {unknown[0]!r} (known: {', '.join(_KNOWN_COLUMNS)})"
+            )
+        if len(set(columns)) != len(columns):
+            raise LearnerFileError(f"{path}:1: a column appears twice")
+        learners: list[Learner] = []
+        seen: dict[str, int] = {}
+        for values in reader:
+            line = reader.line_num
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) != len(columns):
+                raise LearnerFileError(
+                    f"{path}:{line}: {len(values)} fields, but the header has {len(columns)}"
+                )
+            row = {c: v.strip() for c, v in zip(columns, values, strict=True) if v.strip()}
+            learner = _learner(row, line, path)
+            key = learner.key
+            if key in seen:
+                raise LearnerFileError(
+                    f"{path}:{line}: learner {key!r} is already on line {seen[key]}"
+                )
+            seen[key] = line
+            learners.append(learner)
+    return learners
+
+
+_KNOWN_COLUMNS = _CANDIDATE_COLUMNS + _REGISTRATION_COLUMNS
+
+
+def _learner(row: dict[str, str], line: int, path: object) -> Learner:
+    fields = {name: value for name, value in row.items() if name in _CANDIDATE_COLUMNS}
+    if not fields.get("external_id") and not fields.get("email"):
+        raise LearnerFileError(f"{path}:{line}: the learner needs an external_id or an email")
+    try:
+        candidate = converter.structure(
+            {_camel(name): value for name, value in fields.items()}, Candidate
+        )
+    except cattrs.BaseValidationError as exc:
+        raise LearnerFileError(f"{path}:{line}: {explain(exc)}") from None
+    behavior = date = None
+    if "behavior" in row:
+        if not re.fullmatch(r"-?[0-9]+", row["behavior"]):
+            raise LearnerFileError(
+                f"{path}:{line}: behavior must be an integer, got {row['behavior']!r}"
+            )
+        behavior = int(row["behavior"])
+    if "registration_date" in row:
+        try:
+            date = dt.date.fromisoformat(row["registration_date"])
+        except ValueError:
+            raise LearnerFileError(
+                f"{path}:{line}: registration_date must be a date (YYYY-MM-DD), "
+                f"got {row['registration_date']!r}"
+            ) from None
+    return Learner(candidate=candidate, behavior=behavior, registration_date=date, line=line)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+async def import_learners(
+    client: TahdahClient,
+    legal_entity_id: int,
+    experience_id: int,
+    learners: Iterable[Learner | Candidate],
+    *,
+    behavior: int | None = None,
+    registration_date: dt.date | None = None,
+    concurrency: Gate = 8,
+    chunk_size: int = 100,
+    report: str | os.PathLike[str] | None = None,
+    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | None = None,
+    progress: Callable[[Progress], object] | None = None,
+    fail_fast: bool = False,
+) -> BatchResult[Learner, ImportedLearner]:
+    """Create each learner as a candidate, then register them on an experience in chunks.
+
+    Args:
+        client: the client (a :class:`Throttle` given as ``concurrency`` also hears the
+            429s it retries).
+        legal_entity_id, experience_id: the experience to register on.
+        learners: :class:`Learner` items (see :func:`read_learners`) or candidates.
+        behavior: the registration behaviour code for learners without their own.
+        registration_date: the registration date for learners without their own (today).
+        concurrency: the most calls at once (an int, a limiter or a :class:`Throttle`).
+        chunk_size: learners per register call.
+        report: a report file (CSV, or JSON lines for ``.jsonl``) written as learners finish:
+            ``ok`` with the candidate id, ``created`` when only the candidate exists yet,
+            ``failed`` with the error.
+        resume: an earlier run's report (or its path): done learners are skipped, created
+            ones only registered.
+        progress: called with a :class:`Progress` of learners after each outcome.
+        fail_fast: stop at the first failure.
+
+    Raises:
+        ValueError: a learner without a behaviour code when ``behavior`` is not given, or
+            two learners with the same key. Nothing is sent then.
+    """
+    items = [item if isinstance(item, Learner) else Learner(candidate=item) for item in learners]
+    keys: dict[str, Learner] = {}
+    for item in items:
+        if item.key in keys:
+            raise ValueError(f"two learners have the key {item.key!r}")
+        keys[item.key] = item
+        if item.behavior is None and behavior is None:
+            raise ValueError(f"learner {item.key!r} has no behavior and no default was given")
+    rows = _resume_rows(resume)
+    date = registration_date or dt.date.today()
+    client = _throttled(client, concurrency)
+    writer = ReportWriter(report) if report is not None else None
+    tally = Progress(len(items))
+    outcomes: dict[str, ItemResult[Learner, ImportedLearner]] = {}
+
+    def settle(result: ItemResult[Learner, ImportedLearner], ident: object = "") -> None:
+        nonlocal tally
+        outcomes[result.key] = result
+        if writer is not None:
+            error = "" if result.error is None else describe(result.error)
+            writer.write(ReportRow(result.key, result.outcome, _str(ident), error))
+        if result.outcome != "cancelled":
+            tally = attrs.evolve(tally, **{result.outcome: getattr(tally, result.outcome) + 1})
+            if progress is not None:
+                progress(tally)
+
+    try:
+        existing: dict[str, int | str] = {}
+        to_create: list[Learner] = []
+        for item in items:
+            row = rows.get(item.key)
+            if row is not None and row.done:
+                settle(ItemResult(item.key, item, "skipped"), row.id)
+            elif row is not None and row.id:
+                existing[item.key] = _int_or_str(row.id)
+            else:
+                to_create.append(item)
+
+        async def create(item: Learner) -> int | str:
+            made = await client.candidates.create(item.candidate)
+            if not isinstance(made.id, int | str):
+                raise BatchError("the API returned no id for the new candidate")
+            if writer is not None:
+                writer.write(ReportRow(item.key, "created", _str(made.id)))
+            return made.id
+
+        created = await run_batch(
+            to_create, create, concurrency=concurrency, key=_key, fail_fast=fail_fast
+        )
+        for result in created.results:
+            if result.outcome == "ok":
+                assert result.value is not None
+                existing[result.key] = result.value
+            else:
+                settle(ItemResult(result.key, result.item, result.outcome, error=result.error))
+
+        def registration(item: Learner) -> LearnerRegistration:
+            code = item.behavior if item.behavior is not None else behavior
+            assert code is not None
+            return LearnerRegistration(
+                candidate_id=int(existing[item.key]),
+                behavior=code,
+                registration_date=item.registration_date or date,
+            )
+
+        async def register(chunk: list[Learner]) -> list[ImportedLearner]:
+            made = await client.learning_experiences.register_learners(
+                legal_entity_id, experience_id, [registration(item) for item in chunk]
+            )
+            by_candidate = {str(result.candidate_id): result for result in made}
+            missing = [item.key for item in chunk if str(existing[item.key]) not in by_candidate]
+            if missing:
+                raise BatchError(f"the response has no registration for {', '.join(missing)}")
+            return [
+                ImportedLearner(
+                    existing[item.key],
+                    by_candidate[str(existing[item.key])].candidate_experience_id,
+                )
+                for item in chunk
+            ]
+
+        ready = [item for item in items if item.key in existing]
+        if not (fail_fast and created.failed):
+            registered = await run_chunked(
+                ready,
+                register,
+                chunk_size=chunk_size,
+                concurrency=concurrency,
+                key=_key,
+                fail_fast=fail_fast,
+            )
+            for outcome in registered.results:
+                settle(outcome, existing[outcome.key])
+        for item in ready:
+            if item.key not in outcomes:
+                settle(ItemResult(item.key, item, "cancelled"), existing[item.key])
+    finally:
+        if writer is not None:
+            writer.close()
+    return BatchResult(tuple(outcomes[item.key] for item in items if item.key in outcomes))
+
+
+def _key(item: Learner) -> str:
+    return item.key
+
+
+# -- credits -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class CreditChange:
+    """Credit changes for one legal entity, made in one call."""
+
+    legal_entity_id: int
+    credits: Sequence[EventTemplateCredit | Mapping[str, Any]]
+    order_number: str | None = None
+    idempotency_key: str | None = None
+    """The change's key (default: generated, or the one an interrupted run reported)."""
+    key: str | None = None
+    """The change's key in reports (default: the legal entity id)."""
+
+    @property
+    def report_key(self) -> str:
+        return self.key if self.key is not None else str(self.legal_entity_id)
+
+
+async def add_credits(
+    client: TahdahClient,
+    changes: Iterable[CreditChange],
+    *,
+    concurrency: Gate = 8,
+    report: str | os.PathLike[str] | None = None,
+    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | None = None,
+    progress: Callable[[Progress], object] | None = None,
+    fail_fast: bool = False,
+) -> BatchResult[CreditChange, str]:
+    """Add (or remove) event credits across many legal entities, one call each.
+
+    Before each call the report gets a ``started`` row with the idempotency key, and after
+    it an ``ok`` or ``failed`` row. Resuming from it skips the changes done and sends the
+    others with the key reported for them, so the server refuses any change an interrupted
+    run did apply (an error saying so) instead of applying it twice.
+
+    Returns:
+        Each change's outcome; an ``ok`` value is the idempotency key sent.
+
+    Raises:
+        ValueError: two changes with the same report key. Nothing is sent then.
+    """
+    items = list(changes)
+    seen: set[str] = set()
+    for item in items:
+        if item.report_key in seen:
+            raise ValueError(f"two credit changes have the key {item.report_key!r}")
+        seen.add(item.report_key)
+    rows = _resume_rows(resume)
+    client = _throttled(client, concurrency)
+    sent: dict[str, str] = {}  # report key -> idempotency key
+    writer: ReportWriter | _NoReport = (
+        ReportWriter(report, id_of=lambda result: sent.get(result.key, ""))
+        if report is not None
+        else _NoReport()
+    )
+    with writer:
+
+        async def add(item: CreditChange) -> str:
+            row = rows.get(item.report_key)
+            key = item.idempotency_key or (row.id if row is not None and row.id else None)
+            key = sent[item.report_key] = key or str(uuid.uuid4())
+            writer.write(ReportRow(item.report_key, "started", key))
+            return await client.event_credits.add(
+                item.legal_entity_id,
+                item.credits,
+                order_number=item.order_number,
+                idempotency_key=key,
+            )
+
+        return await run_batch(
+            items,
+            add,
+            concurrency=concurrency,
+            key=lambda item: item.report_key,
+            done={key for key, row in rows.items() if row.done},
+            fail_fast=fail_fast,
+            progress=progress,
+            recorder=writer,
+        )
+
+
+# -- shared --------------------------------------------------------------------------------
+
+
+class _NoReport:
+    def __enter__(self) -> _NoReport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def write(self, row: ReportRow) -> None:
+        return None
+
+    def record(self, result: ItemResult[Any, Any]) -> None:
+        return None
+
+
+def _resume_rows(
+    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | None,
+) -> Mapping[str, ReportRow]:
+    if resume is None:
+        return {}
+    if isinstance(resume, str | os.PathLike):
+        return read_report(resume)
+    return resume
+
+
+def _throttled(client: TahdahClient, concurrency: Gate) -> TahdahClient:
+    from ._throttle import Throttle
+
+    if isinstance(concurrency, Throttle):
+        return client.with_options(on_retry=concurrency.on_retry)
+    return client
+
+
+def _int_or_str(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def _str(value: object) -> str:
+    return "" if value is None else str(value)
