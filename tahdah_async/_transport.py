@@ -86,6 +86,12 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit)
             )
+            # aiohttp re-sends an idempotent request once, by itself, when the server drops
+            # the connection. The retry policy must see and count every attempt (and
+            # max_retries=0 must mean one), so the owned session leaves retrying to it.
+            # There is no public switch; a lent session keeps aiohttp's behaviour.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         elif self._session.closed:
             raise RuntimeError("the aiohttp session given to TahdahClient is closed")
         return self._session

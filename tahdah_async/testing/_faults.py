@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Literal
 
 import attrs
@@ -28,7 +30,9 @@ class Faults:
     any call. Faults apply in the order they were planned, before authentication.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, operations: Iterable[str] | None = None) -> None:
+        self.operations = None if operations is None else frozenset(operations)
+        """The call names a fault may be limited to (``None``: any name)."""
         self.planned: list[Fault] = []
         self.duplicate_webhooks = 0
         self.bad_signature_webhooks = 0
@@ -44,6 +48,8 @@ class Faults:
         """Answer the next ``times`` matching calls with ``status`` (and ``Retry-After``)."""
         if not 400 <= status <= 599:
             raise ValueError("a fault status must be 4xx or 5xx")
+        if retry_after is not None and not 0 <= retry_after < math.inf:
+            raise ValueError("retry_after must be a finite number of seconds, not negative")
         self._plan(Fault("status", times, operation, status=status, retry_after=retry_after))
 
     def rate_limit(
@@ -54,8 +60,8 @@ class Faults:
 
     def delay(self, seconds: float, *, times: int = 1, operation: str | None = None) -> None:
         """Wait ``seconds`` before handling the next ``times`` matching calls."""
-        if seconds < 0:
-            raise ValueError("a delay must not be negative")
+        if not 0 <= seconds < math.inf:
+            raise ValueError("a delay must be a finite number of seconds, not negative")
         self._plan(Fault("delay", times, operation, delay=seconds))
 
     def drop_connection(self, *, times: int = 1, operation: str | None = None) -> None:
@@ -87,6 +93,12 @@ class Faults:
 
     def _plan(self, fault: Fault) -> None:
         _positive(fault.times)
+        if (
+            fault.operation is not None
+            and self.operations is not None
+            and fault.operation not in self.operations
+        ):
+            raise ValueError(f"unknown operation {fault.operation!r}: use an SDK call name")
         self.planned.append(fault)
 
 

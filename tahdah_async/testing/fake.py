@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import attrs
 from aiohttp import web
 from yarl import URL
@@ -108,7 +109,7 @@ class FakeTahdah:
     ) -> None:
         self.state = FakeState()
         """Everything the fake knows; inspect it in tests."""
-        self.faults = Faults()
+        self.faults = Faults(operations=resolve_routes(routes))
         """Planned misbehaviour."""
         self.requests: list[RequestRecord] = []
         """Every request received, in order."""
@@ -125,8 +126,9 @@ class FakeTahdah:
             max_attempts=webhook_attempts,
             initial_delay=webhook_backoff,
         )
-        if not latency >= 0:
-            raise ValueError("latency must be a number of seconds, not negative")
+        for name, seconds in (("latency", latency), ("webhook_backoff", webhook_backoff)):
+            if not 0 <= seconds < float("inf"):
+                raise ValueError(f"{name} must be a finite number of seconds, not negative")
         self.latency = latency
         """Seconds every call waits before it is handled."""
         self._host = host
@@ -347,13 +349,18 @@ class FakeTahdah:
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = f"{fault.retry_after:g}"
             return response
+        # Read the body first, as a server does before its work: a client that gives up
+        # during the delay below then finds the request already read.
+        raw = await _read_body(request)
+        if raw is None:
+            return web.Response(status=400)  # never sent: the client went away mid-body
         if fault is not None:
             await asyncio.sleep(fault.delay)
         if self.latency:
             await asyncio.sleep(self.latency)
         try:
             acting = self._authenticate(request)
-            body = await _json_body(request)
+            body = _json_body(raw)
             call = Call(operation, dict(request.match_info), request.query, body, acting)
             reply: Reply = handler(self.state, call)
         except Problem as problem:
@@ -381,10 +388,17 @@ class FakeTahdah:
         self._sender.send(verb, payload, copies=copies, bad_signature=bad)
 
 
-async def _json_body(request: web.Request) -> Any:
+async def _read_body(request: web.Request) -> bytes | None:
+    """The request body (empty when there is none); ``None`` when the client went away."""
     if not request.can_read_body:
+        return b""
+    try:
+        return await request.read()
+    except (ConnectionError, aiohttp.ClientConnectionError):
         return None
-    raw = await request.read()
+
+
+def _json_body(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
