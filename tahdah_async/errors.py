@@ -189,7 +189,8 @@ def status_error(
         return text
 
     summary = _summary(response, body, problem, masked)
-    message = f"{response.status} {response.reason} for {response.method} {response.url.path}"
+    path = masked(response.url.path)
+    message = f"{response.status} {response.reason} for {response.method} {path}"
     if summary:
         message += f": {summary}"
     request_id = _request_id(response, problem)

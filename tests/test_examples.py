@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,9 @@ from types import ModuleType
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tahdah_async.webhooks import sign
+from tahdah_async import TahdahClient
+from tahdah_async.batch import read_report
+from tahdah_async.testing import FakeTahdah, deliver_webhook
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -37,28 +38,66 @@ async def test_quickstart(capsys: pytest.CaptureFixture[str]) -> None:
     assert out[5].startswith("as expected: NotFoundError: 404 Not Found for GET ")
 
 
-async def test_webhook_receiver() -> None:
-    example = load("webhook_receiver")
-    body = json.dumps({"name": "Northfield Training Ltd", "childAgeLimit": 16}).encode()
-    async with TestClient(TestServer(example.make_app("wh_test"))) as client:
-        signed = await client.post(
-            "/tahdah/webhooks/",
-            data=body,
-            headers={
-                "Webhook-Verb": "legalEntities.created",
-                "Webhook-Signature": sign(body, "wh_test"),
-            },
+async def test_the_service_calls_the_api_back_from_its_handler() -> None:
+    example = load("service")
+    secret = "wh_service"
+    async with FakeTahdah(secret=secret) as fake:
+        (group,) = fake.seed(trust_groups=[{"name": "New partners"}]).trust_groups
+        settings = example.Settings(
+            token=fake.token,
+            base_url=fake.url,
+            owner_id=fake.owner_id,
+            trust_group_id=group,
+            webhook_secret=secret,
         )
-        forged = await client.post(
-            "/tahdah/webhooks/",
-            data=body,
-            headers={"Webhook-Verb": "legalEntities.created", "Webhook-Signature": "0" * 64},
-        )
-        health = await (await client.get("/health")).json()
-    assert signed.status == 200
-    assert forged.status == 401
-    assert example.seen == ["legal entity Northfield Training Ltd (secret #0)"]
-    assert health == {"ok": True, "seen": 1}
+        async with TestClient(TestServer(example.make_app(settings))) as service:
+            fake.subscribe(service.make_url("/tahdah/webhooks/"))
+            async with TahdahClient(fake.token, base_url=fake.url) as tahdah:
+                entity = await tahdah.legal_entities.create(fake.owner_id, name="Harbour Care")
+                await tahdah.candidates.create(first_name="Ada", last_name="Lovelace")
+            await fake.settle()
+            # A resend of the same delivery is answered without running the handler again.
+            resent = await deliver_webhook(
+                service.make_url("/tahdah/webhooks/"),
+                "legalEntities.created",
+                fake.deliveries[0].body,
+                secret=secret,
+            )
+            health = await (await service.get("/health")).json()
+
+    assert entity in fake.state.trust_groups[group].members
+    assert [d.verb for d in fake.deliveries] == [
+        "legalEntities.created",
+        "candidates.created",
+        "trustGroups.member.added",
+    ]
+    assert all(d.delivered for d in fake.deliveries)
+    assert resent.status == 200
+    assert resent.body["status"] == "duplicate"
+    assert example.welcomed == ["Ada Lovelace"]
+    assert health == {"ok": True, "welcomed": 1}
+
+
+async def test_the_batch_job_resumes_where_it_stopped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = load("batch_job")
+    learners = EXAMPLES / "data" / "learners.csv"
+    report = tmp_path / "report.csv"
+    async with FakeTahdah() as fake, TahdahClient(fake.token, base_url=fake.url) as tahdah:
+        (experience,) = fake.seed(experiences=[{"name": "Fire safety"}]).experiences
+        # The first run loses one chunk of registrations to a refused call.
+        fake.faults.fail(422, operation="learning_experiences.register_learners")
+        first = await example.run(tahdah, learners, fake.owner_id, experience, report)
+        again = await example.run(tahdah, learners, fake.owner_id, experience, report)
+
+    rows = read_report(report)
+    assert first == {"imported": 0, "credit changes": 0}
+    assert again == {"imported": 12, "credit changes": 1}
+    assert len(fake.state.candidates) == 12  # none created twice
+    assert {row.outcome for row in rows.values()} == {"ok"}
+    assert fake.state.balance(fake.owner_id, 77) == 12
+    assert capsys.readouterr().out.count("failed: NF-") == 12
 
 
 def test_the_pytest_example_passes_with_the_plugin() -> None:

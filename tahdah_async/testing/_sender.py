@@ -82,9 +82,20 @@ class WebhookSender:
         """Open the HTTP session and start one worker per subscriber."""
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         for url in self.urls:
-            queue: asyncio.Queue[WebhookDelivery] = asyncio.Queue()
-            self._queues[url] = queue
-            self._workers.append(asyncio.create_task(self._work(queue), name=f"webhooks {url}"))
+            self._start_worker(url)
+
+    def subscribe(self, url: str) -> None:
+        """Send every later event to ``url`` too (once started, or already)."""
+        if url in self.urls:
+            return
+        self.urls.append(url)
+        if self._session is not None:
+            self._start_worker(url)
+
+    def _start_worker(self, url: str) -> None:
+        queue: asyncio.Queue[WebhookDelivery] = asyncio.Queue()
+        self._queues[url] = queue
+        self._workers.append(asyncio.create_task(self._work(queue), name=f"webhooks {url}"))
 
     async def stop(self) -> None:
         """Stop the workers (undelivered webhooks stay recorded) and close the session."""

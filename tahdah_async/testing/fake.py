@@ -190,6 +190,19 @@ class FakeTahdah:
         return self._routes
 
     @property
+    def webhook_urls(self) -> tuple[str, ...]:
+        """Where webhooks go."""
+        return tuple(self._sender.urls)
+
+    def subscribe(self, url: str | URL) -> None:
+        """Send the webhooks of every later change to ``url`` too.
+
+        For a receiver that can only start once the fake's URL is known (a service
+        configured with :attr:`url`).
+        """
+        self._sender.subscribe(str(url))
+
+    @property
     def deliveries(self) -> list[WebhookDelivery]:
         """Every webhook delivery, with each attempt's status."""
         return self._sender.deliveries
