@@ -449,7 +449,7 @@ async def test_clear_forgets_every_planned_fault(fake: FakeTahdah, once: TahdahC
 
 
 async def test_a_fault_for_an_unknown_operation_is_refused(fake: FakeTahdah) -> None:
-    with pytest.raises(ValueError, match="unknown operation 'candidate.create'"):
+    with pytest.raises(ValueError, match=r"unknown operation 'candidate\.create'"):
         fake.faults.fail(503, operation="candidate.create")
     assert fake.faults.planned == []
 
