@@ -1,59 +1,142 @@
-"""tahdah_async: the asyncio-native Python SDK for the Tahdah API."""
+"""tahdah_async: the asyncio-native Python SDK for the Tahdah API.
 
-from ._client import DEFAULT_BASE_URL, TahdahClient
-from ._converter import converter
-from ._events import RequestEvent, ResponseEvent, RetryEvent
-from ._response import APIResponse, Response
-from ._retry import RetryPolicy
-from ._routes import ROUTES, Route
-from ._transport import Timeout
-from ._types import UNSET, Id, Maybe, UnsetType
+The names below are imported on first use, so that ``import tahdah_async`` (or a service that
+only needs ``tahdah_async.webhooks``) does not pay for the whole client up front.
+"""
+
+import importlib as _importlib
+import typing as _typing
+
 from ._version import __version__
-from .errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseDecodeError,
-    TahdahError,
-    UnprocessableEntityError,
-)
-from .models import (
-    BadgeRecipient,
-    BadgeTemplate,
-    Candidate,
-    CatalogueEntry,
-    Currency,
-    Entity,
-    EventTemplateCredit,
-    InvoiceAddress,
-    InvoiceDetail,
-    InvoiceItem,
-    LearnerRegistration,
-    LearningExperience,
-    LedgerEntry,
-    LedgerHeader,
-    LegalEntity,
-    Model,
-    Pathway,
-    PathwayType,
-    PaymentDetail,
-    PaymentItem,
-    Person,
-    ProblemDetails,
-    Registration,
-    RegistrationResult,
-    Role,
-    Target,
-    TrustGroup,
-    TrustGroupMember,
-)
+
+if _typing.TYPE_CHECKING:
+    from ._client import DEFAULT_BASE_URL, TahdahClient
+    from ._converter import converter
+    from ._events import RequestEvent, ResponseEvent, RetryEvent
+    from ._response import APIResponse, Response
+    from ._retry import RetryPolicy
+    from ._routes import ROUTES, Route
+    from ._transport import Timeout
+    from ._types import UNSET, Id, Maybe, UnsetType
+    from .errors import (
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConflictError,
+        InternalServerError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseDecodeError,
+        TahdahError,
+        UnprocessableEntityError,
+    )
+    from .models import (
+        BadgeRecipient,
+        BadgeTemplate,
+        Candidate,
+        CatalogueEntry,
+        Currency,
+        Entity,
+        EventTemplateCredit,
+        InvoiceAddress,
+        InvoiceDetail,
+        InvoiceItem,
+        LearnerRegistration,
+        LearningExperience,
+        LedgerEntry,
+        LedgerHeader,
+        LegalEntity,
+        Model,
+        Pathway,
+        PathwayType,
+        PaymentDetail,
+        PaymentItem,
+        Person,
+        ProblemDetails,
+        Registration,
+        RegistrationResult,
+        Role,
+        Target,
+        TrustGroup,
+        TrustGroupMember,
+    )
+
+_LAZY: dict[str, str] = {
+    "DEFAULT_BASE_URL": "._client",
+    "TahdahClient": "._client",
+    "converter": "._converter",
+    "RequestEvent": "._events",
+    "ResponseEvent": "._events",
+    "RetryEvent": "._events",
+    "APIResponse": "._response",
+    "Response": "._response",
+    "RetryPolicy": "._retry",
+    "ROUTES": "._routes",
+    "Route": "._routes",
+    "Timeout": "._transport",
+    "UNSET": "._types",
+    "Id": "._types",
+    "Maybe": "._types",
+    "UnsetType": "._types",
+    "APIConnectionError": ".errors",
+    "APIStatusError": ".errors",
+    "APITimeoutError": ".errors",
+    "AuthenticationError": ".errors",
+    "BadRequestError": ".errors",
+    "ConflictError": ".errors",
+    "InternalServerError": ".errors",
+    "NotFoundError": ".errors",
+    "PermissionDeniedError": ".errors",
+    "RateLimitError": ".errors",
+    "ResponseDecodeError": ".errors",
+    "TahdahError": ".errors",
+    "UnprocessableEntityError": ".errors",
+    "BadgeRecipient": ".models",
+    "BadgeTemplate": ".models",
+    "Candidate": ".models",
+    "CatalogueEntry": ".models",
+    "Currency": ".models",
+    "Entity": ".models",
+    "EventTemplateCredit": ".models",
+    "InvoiceAddress": ".models",
+    "InvoiceDetail": ".models",
+    "InvoiceItem": ".models",
+    "LearnerRegistration": ".models",
+    "LearningExperience": ".models",
+    "LedgerEntry": ".models",
+    "LedgerHeader": ".models",
+    "LegalEntity": ".models",
+    "Model": ".models",
+    "Pathway": ".models",
+    "PathwayType": ".models",
+    "PaymentDetail": ".models",
+    "PaymentItem": ".models",
+    "Person": ".models",
+    "ProblemDetails": ".models",
+    "Registration": ".models",
+    "RegistrationResult": ".models",
+    "Role": ".models",
+    "Target": ".models",
+    "TrustGroup": ".models",
+    "TrustGroupMember": ".models",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY.keys())
+
 
 __all__ = [
     "DEFAULT_BASE_URL",

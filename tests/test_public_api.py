@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.resources
 import inspect
+import subprocess
+import sys
 
 import tahdah_async
 import tahdah_async.models
@@ -41,3 +43,27 @@ def test_the_package_is_typed() -> None:
 
 def test_version() -> None:
     assert tahdah_async.__version__.count(".") == 2
+
+
+def test_importing_the_package_loads_the_client_only_when_used() -> None:
+    # A fresh interpreter: this one has long imported everything.
+    code = (
+        "import sys, tahdah_async\n"
+        "print('tahdah_async._client' in sys.modules)\n"
+        "from tahdah_async import TahdahClient\n"
+        "print('tahdah_async._client' in sys.modules, TahdahClient.__name__)\n"
+        "print('TahdahClient' in dir(tahdah_async))\n"
+        "try:\n"
+        "    tahdah_async.NoSuchThing\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert run.stdout.splitlines() == [
+        "False",
+        "True TahdahClient",
+        "True",
+        "module 'tahdah_async' has no attribute 'NoSuchThing'",
+    ]
