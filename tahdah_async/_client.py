@@ -160,6 +160,12 @@ class TahdahClient:
     """Candidates (learners)."""
 
     def _bind_resources(self) -> None:
+        # What every request of this client (or view) sends, computed once.
+        self._send_headers = {**self._headers, "Authorization": f"Bearer {self._token}"}
+        self._redacted = {**self._headers, "Authorization": "Bearer ***"}
+        self._path_prefix = self._base_url.raw_path.rstrip("/")
+        self._aiohttp_timeout = self._timeout.to_aiohttp()
+        self._hooked = bool(self._on_request or self._on_response or self._on_retry)
         self.trust_groups = TrustGroups(self)
         self.event_credits = EventCredits(self)
         self.tracker = Tracker(self)
@@ -359,25 +365,36 @@ class TahdahClient:
         *,
         repeatable: bool,
     ) -> Response:
-        url = self._base_url.with_path(self._base_url.raw_path.rstrip("/") + path, encoded=True)
+        url = self._base_url.with_path(self._path_prefix + path, encoded=True)
         if query:
             url = url.with_query(query)
-        headers = {**self._headers, "Authorization": f"Bearer {self._token}"}
+        headers = self._send_headers
         content: bytes | None = None
         if body is not None:
             content = _dump_json(body)
-            headers["Content-Type"] = "application/json"
-        redacted = {**headers, "Authorization": "Bearer ***"}
+            headers = {**headers, "Content-Type": "application/json"}
+        redacted = self._redacted
+        if body is not None:
+            redacted = {**redacted, "Content-Type": "application/json"}
         attempts = self._max_retries + 1
+        debug = log.isEnabledFor(logging.DEBUG)
         for attempt in itertools.count(1):
-            event = RequestEvent(
-                operation=operation, method=method, url=url, attempt=attempt, headers=redacted
+            event = (
+                RequestEvent(
+                    operation=operation, method=method, url=url, attempt=attempt, headers=redacted
+                )
+                if self._hooked
+                else None
             )
-            log.debug("%s %s attempt %d/%d headers=%s", method, url, attempt, attempts, redacted)
-            await call_hooks(self._on_request, event)
+            if debug:
+                log.debug(
+                    "%s %s attempt %d/%d headers=%s", method, url, attempt, attempts, redacted
+                )
+            if event is not None:
+                await call_hooks(self._on_request, event)
             try:
                 response = await self._transport.send(
-                    method, url, headers=headers, body=content, timeouts=self._timeout
+                    method, url, headers=headers, body=content, limits=self._aiohttp_timeout
                 )
             except APIConnectionError as exc:
                 log.debug("%s %s failed: %s", method, url, exc)
@@ -389,15 +406,19 @@ class TahdahClient:
                     raise
                 error: TahdahError = exc
             else:
-                log.debug(
-                    "%s %s -> %d %s in %.1f ms",
-                    method,
-                    url,
-                    response.status,
-                    response.reason,
-                    response.elapsed * 1000,
-                )
-                await call_hooks(self._on_response, ResponseEvent(request=event, response=response))
+                if debug:
+                    log.debug(
+                        "%s %s -> %d %s in %.1f ms",
+                        method,
+                        url,
+                        response.status,
+                        response.reason,
+                        response.elapsed * 1000,
+                    )
+                if event is not None:
+                    await call_hooks(
+                        self._on_response, ResponseEvent(request=event, response=response)
+                    )
                 if 200 <= response.status < 300:
                     return self._capture(response, attempt)
                 wait = parse_retry_after(response.headers.get("Retry-After"), self._retry.clock())
@@ -418,12 +439,13 @@ class TahdahClient:
                 attempts,
                 decision.reason,
             )
-            await call_hooks(
-                self._on_retry,
-                RetryEvent(
-                    request=event, error=error, reason=decision.reason, delay=decision.delay
-                ),
-            )
+            if event is not None:
+                await call_hooks(
+                    self._on_retry,
+                    RetryEvent(
+                        request=event, error=error, reason=decision.reason, delay=decision.delay
+                    ),
+                )
             await self._retry.sleep(decision.delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

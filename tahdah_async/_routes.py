@@ -46,6 +46,11 @@ class Route:
     path: str
     query: tuple[tuple[str, str], ...] = ()
     """Query parameters as (wire name, placeholder) pairs."""
+    _path_names: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Parsed once: building a path is on every request's way.
+        object.__setattr__(self, "_path_names", _placeholders(self.path))
 
     @classmethod
     def parse(cls, spec: str) -> Route:
@@ -71,7 +76,7 @@ class Route:
     @property
     def placeholders(self) -> frozenset[str]:
         """Every placeholder the route fills, in its path and its query."""
-        return frozenset(_placeholders(self.path)) | {p for _, p in self.query}
+        return frozenset(self._path_names) | {p for _, p in self.query}
 
     def build(self, values: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
         """Return the encoded path and the query pairs for these placeholder values.
@@ -79,7 +84,7 @@ class Route:
         Raises:
             TypeError, ValueError: a path value that is not a usable id.
         """
-        segments = {name: _path_segment(name, values[name]) for name in _placeholders(self.path)}
+        segments = {name: _path_segment(name, values[name]) for name in self._path_names}
         query = [
             (name, _query_value(placeholder, values[placeholder]))
             for name, placeholder in self.query

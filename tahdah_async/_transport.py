@@ -110,7 +110,7 @@ class Transport:
         *,
         headers: Mapping[str, str],
         body: bytes | None,
-        timeouts: Timeout,
+        limits: aiohttp.ClientTimeout,
     ) -> Response:
         """Send a request and return the response with its whole body.
 
@@ -127,7 +127,7 @@ class Transport:
                 url,
                 headers=headers,
                 data=body,
-                timeout=timeouts.to_aiohttp(),
+                timeout=limits,
                 raise_for_status=False,
                 # A redirect would turn a POST into a GET and hide it; a 3xx is an error.
                 allow_redirects=False,
