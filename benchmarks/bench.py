@@ -1,0 +1,524 @@
+"""Benchmarks: the SDK against the library under it, as ratios measured in one run.
+
+    python benchmarks/bench.py [--quick] [--only NAME ...] [--json PATH]
+
+Every figure is a ratio against a baseline measured in the same run; variants alternate
+within each round and the medians over rounds are reported. Servers run as separate
+processes; with two or more cores, servers and load generators are pinned to different ones.
+The table is printed and written as JSON (default ``benchmarks/results.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+CORES = sorted(os.sched_getaffinity(0))
+SERVER_CPU = CORES[0]
+CLIENT_CPU = CORES[1] if len(CORES) > 1 else CORES[0]
+
+Row = dict[str, Any]
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+@contextmanager
+def server(kind: str, *args: str) -> Iterator[tuple[str, list[str]]]:
+    """Start ``servers.py KIND`` pinned to the server core; yield its URL and other lines."""
+    command = [PYTHON, str(HERE / "servers.py"), kind, "--port", "0", *args]
+    if len(CORES) > 1 and shutil.which("taskset"):
+        command = ["taskset", "-c", str(SERVER_CPU), *command]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().strip()
+        if not first.startswith("listening on "):
+            raise RuntimeError(f"the {kind} server did not start: {first!r}")
+        extra = []
+        if kind == "fake":
+            extra = [proc.stdout.readline().strip() for _ in range(2)]
+        yield first.removeprefix("listening on "), extra
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def pin_self() -> None:
+    if len(CORES) > 1:
+        os.sched_setaffinity(0, {CLIENT_CPU})
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# -- 1. client throughput and latency ------------------------------------------------------
+
+
+async def client_round(url: str, calls_c1: int, calls_c32: int) -> dict[str, float]:
+    from tahdah_async import RetryPolicy, TahdahClient
+
+    path = "/api/trustgroups/legalentities/1/trustgroups"
+    results: dict[str, float] = {}
+    async with (
+        aiohttp.ClientSession() as session,
+        TahdahClient("bench-token", base_url=url, retry=RetryPolicy()) as tahdah,
+    ):
+
+        async def raw() -> None:
+            async with session.get(url + path, headers={"Authorization": "Bearer x"}) as r:
+                await r.json()
+
+        async def sdk() -> None:
+            await tahdah.trust_groups.list(1)
+
+        variants: dict[str, Callable[[], Awaitable[None]]] = {"raw": raw, "sdk": sdk}
+        for call in variants.values():  # warm both pools and code paths
+            for _ in range(200):
+                await call()
+        order = list(variants)
+        for name in order:
+            latencies = []
+            for _ in range(calls_c1):
+                started = time.perf_counter()
+                await variants[name]()
+                latencies.append(time.perf_counter() - started)
+            results[f"{name}_c1_median_s"] = median(latencies)
+        for name in reversed(order):
+            call = variants[name]
+            remaining = calls_c32
+
+            async def worker(call: Callable[[], Awaitable[None]] = call) -> None:
+                nonlocal remaining
+                while remaining > 0:
+                    remaining -= 1
+                    await call()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(32)))
+            results[f"{name}_c32_rps"] = calls_c32 / (time.perf_counter() - started)
+    return results
+
+
+def bench_client(rounds: int, quick: bool) -> list[Row]:
+    calls_c1, calls_c32 = (300, 1000) if quick else (1500, 6000)
+    with server("api") as (url, _):
+        per_round = [asyncio.run(client_round(url, calls_c1, calls_c32)) for _ in range(rounds)]
+    med = {k: median([r[k] for r in per_round]) for k in per_round[0]}
+    added_us = (med["sdk_c1_median_s"] - med["raw_c1_median_s"]) * 1e6
+    return [
+        {
+            "benchmark": "client latency, c=1 (median)",
+            "baseline": f"raw aiohttp {med['raw_c1_median_s'] * 1e6:.0f} us",
+            "sdk": f"{med['sdk_c1_median_s'] * 1e6:.0f} us ({added_us:+.0f} us per call)",
+            "ratio": med["sdk_c1_median_s"] / med["raw_c1_median_s"],
+            "target": "<= 1.05",
+            "met": med["sdk_c1_median_s"] / med["raw_c1_median_s"] <= 1.05,
+        },
+        {
+            "benchmark": "client throughput, c=32",
+            "baseline": f"raw aiohttp {med['raw_c32_rps']:.0f} req/s",
+            "sdk": f"{med['sdk_c32_rps']:.0f} req/s",
+            "ratio": med["sdk_c32_rps"] / med["raw_c32_rps"],
+            "target": ">= 0.90",
+            "met": med["sdk_c32_rps"] / med["raw_c32_rps"] >= 0.90,
+        },
+    ]
+
+
+# -- 2. decoding a large response ----------------------------------------------------------
+
+
+def bench_decode(rounds: int, quick: bool) -> list[Row]:
+    from yarl import URL
+
+    from tahdah_async import Response, TrustGroupMember
+    from tahdah_async._decode import decode
+
+    members = [
+        {
+            "trustGroupId": 4102,
+            "legalEntityId": 100000 + i,
+            "name": f"Member organisation {i}",
+            "addedAt": "2026-11-01T10:00:00Z",
+            "status": "active",
+        }
+        for i in range(5000)
+    ]
+    body = json.dumps(members).encode()
+    url = URL("http://127.0.0.1/api/trustgroups/legalentities/1/legalentities")
+    response = Response(
+        method="GET",
+        url=url,
+        status=200,
+        reason="OK",
+        headers=_json_headers(),
+        content=body,
+        elapsed=0.0,
+    )
+    assert len(decode(response, list[TrustGroupMember])) == 5000
+    repeats = 3 if quick else 7
+    plain: list[float] = []
+    sdk: list[float] = []
+    for index in range(rounds * 3):
+        pair = [
+            ("plain", lambda: json.loads(body)),
+            ("sdk", lambda: decode(response, list[TrustGroupMember])),
+        ]
+        for name, run in pair if index % 2 == 0 else reversed(pair):
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - started)
+            (plain if name == "plain" else sdk).append(median(times))
+    ratio = median(sdk) / median(plain)
+    return [
+        {
+            "benchmark": "decode 5,000 trust-group members",
+            "baseline": f"json.loads {median(plain) * 1e3:.1f} ms",
+            "sdk": f"{median(sdk) * 1e3:.1f} ms (into models)",
+            "ratio": ratio,
+            "target": "<= 3.0",
+            "met": ratio <= 3.0,
+        }
+    ]
+
+
+def _json_headers() -> Any:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    return CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+
+
+# -- 3. webhook receiver under wrk -----------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Webhook-Verb"] = "candidates.created"
+wrk.headers["Webhook-Signature"] = "{signature}"
+"""
+
+
+def wrk_run(url: str, script: Path, seconds: int) -> tuple[float, int]:
+    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(script), url]
+    if len(CORES) > 1 and shutil.which("taskset"):
+        command = ["taskset", "-c", str(CLIENT_CPU), *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    if errors:
+        print(f"  wrk: {errors.group(0)}", file=sys.stderr)
+    return rps, int(bad.group(1)) if bad else 0
+
+
+def bench_receiver(rounds: int, quick: bool) -> list[Row]:
+    from servers import SECRET
+
+    if shutil.which("wrk") is None:
+        return [_skipped("webhook receiver", "wrk is not installed (benchmarks/run installs it)")]
+    payload = {
+        "id": 212233,
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "email": "ada@example.com",
+        "tags": ["first-aid"],
+        "notes": "x" * 860,
+    }
+    body = json.dumps(payload).encode()
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    seconds = 2 if quick else 4
+    rates: dict[str, list[float]] = {"receiver": [], "reference": [], "bare": []}
+    non_2xx: dict[str, int] = dict.fromkeys(rates, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_SCRIPT.format(body=json.dumps(body.decode()), signature=signature))
+        for index in range(rounds):
+            kinds = list(rates) if index % 2 == 0 else list(reversed(rates))
+            for kind in kinds:
+                with server(kind) as (url, _):
+                    wrk_run(url + "/", script, 1)  # warm-up
+                    rate, bad = wrk_run(url + "/", script, seconds)
+                rates[kind].append(rate)
+                non_2xx[kind] += bad
+    rps = {kind: median(values) for kind, values in rates.items()}
+    return [
+        {
+            "benchmark": "webhook sub-app vs reference handler (1 KB, wrk c=32)",
+            "baseline": f"reference {rps['reference']:.0f} req/s",
+            "sdk": f"{rps['receiver']:.0f} req/s, {non_2xx['receiver']} non-2xx",
+            "ratio": rps["receiver"] / rps["reference"],
+            "target": ">= 0.90, zero non-2xx",
+            "met": rps["receiver"] / rps["reference"] >= 0.90 and non_2xx["receiver"] == 0,
+        },
+        {
+            "benchmark": "webhook sub-app vs bare body read",
+            "baseline": f"bare {rps['bare']:.0f} req/s",
+            "sdk": f"{rps['receiver']:.0f} req/s",
+            "ratio": rps["receiver"] / rps["bare"],
+            "target": ">= 0.55",
+            "met": rps["receiver"] / rps["bare"] >= 0.55,
+        },
+    ]
+
+
+# -- 4. a batch against the fake server ------------------------------------------------------
+
+
+async def batch_run(url: str, token: str, owner: int, experience: int, first: int, n: int) -> float:
+    from tahdah_async import LearnerRegistration, TahdahClient
+    from tahdah_async.batch import run_batch
+
+    day = dt.date(2026, 12, 1)
+    async with TahdahClient(token, base_url=url) as tahdah:
+
+        async def register(candidate: int) -> Any:
+            learner = LearnerRegistration(candidate_id=candidate, behavior=1, registration_date=day)
+            return await tahdah.learning_experiences.register_learners(owner, experience, [learner])
+
+        started = time.perf_counter()
+        result = await run_batch(range(first, first + n), register, concurrency=32)
+        wall = time.perf_counter() - started
+    if result.counts["ok"] != n:
+        raise RuntimeError(f"the batch did not register every learner: {result.counts}")
+    return wall
+
+
+async def raw_run(url: str, token: str, owner: int, experience: int, first: int, n: int) -> float:
+    path = f"/api/learningexperiences/legalentities/{owner}/experiences/{experience}/learners"
+    limit = asyncio.Semaphore(32)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+
+        async def register(candidate: int) -> None:
+            body = {
+                "candidateIds": [
+                    {"candidateId": candidate, "behavior": 1, "registrationDate": "2026-12-01"}
+                ]
+            }
+            async with limit, session.post(url + path, json=body) as r:
+                r.raise_for_status()
+                await r.json()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(register(c) for c in range(first, first + n)))
+        return time.perf_counter() - started
+
+
+def bench_batch(rounds: int, quick: bool) -> list[Row]:
+    n = 2000 if quick else 10_000
+    latency = 0.02
+    runs = max(1, rounds // 2)
+    batch: list[float] = []
+    raw: list[float] = []
+    with server("fake", "--latency", str(latency), "--learners", str(n * runs * 2)) as (url, extra):
+        token = extra[0].removeprefix("token ")
+        owner, experience, first = (int(x) for x in extra[1].removeprefix("ids ").split())
+        for index in range(runs):
+            base = first + index * 2 * n
+            order = [("batch", base), ("raw", base + n)]
+            for name, start in order if index % 2 == 0 else reversed(order):
+                runner = batch_run if name == "batch" else raw_run
+                wall = asyncio.run(runner(url, token, owner, experience, start, n))
+                (batch if name == "batch" else raw).append(wall)
+    ideal = n * latency / 32
+    wall = median(batch)
+    return [
+        {
+            "benchmark": f"batch: register {n:,} learners, 20 ms/call, c=32",
+            "baseline": f"ideal {ideal:.2f} s (raw aiohttp {median(raw):.2f} s)",
+            "sdk": f"{wall:.2f} s",
+            "ratio": wall / ideal,
+            "target": "<= 1.2 x ideal",
+            "met": wall / ideal <= 1.2,
+        }
+    ]
+
+
+# -- 5. import time --------------------------------------------------------------------------
+
+IMPORT_PROBE = """
+import time
+t0 = time.perf_counter()
+import aiohttp
+t1 = time.perf_counter()
+{statement}
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def bench_import(rounds: int, quick: bool) -> list[Row]:
+    statements = {
+        "import tahdah_async": "import tahdah_async",
+        "from tahdah_async import TahdahClient": "from tahdah_async import TahdahClient",
+        "import tahdah_async.webhooks": "import tahdah_async.webhooks",
+    }
+    samples: dict[str, list[float]] = {name: [] for name in statements}
+    base: list[float] = []
+    for _ in range(rounds * (2 if quick else 4)):
+        for name, statement in statements.items():
+            out = subprocess.run(
+                [PYTHON, "-c", IMPORT_PROBE.format(statement=statement)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            base.append(float(out[0]))
+            samples[name].append(float(out[1]))
+    aiohttp_ms = median(base) * 1e3
+    rows = []
+    for name, values in samples.items():
+        added = median(values) * 1e3
+        rows.append(
+            {
+                "benchmark": f"import time: {name}",
+                "baseline": f"import aiohttp {aiohttp_ms:.0f} ms",
+                "sdk": f"+{added:.1f} ms",
+                "ratio": (aiohttp_ms + added) / aiohttp_ms,
+                "target": "<= +50 ms" if name == "import tahdah_async" else "(reported)",
+                "met": added <= 50 if name == "import tahdah_async" else None,
+            }
+        )
+    return rows
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+def _skipped(name: str, why: str) -> Row:
+    return {
+        "benchmark": name,
+        "baseline": "-",
+        "sdk": "-",
+        "ratio": None,
+        "target": "-",
+        "met": None,
+        "skipped": why,
+    }
+
+
+BENCHMARKS: dict[str, Callable[[int, bool], list[Row]]] = {
+    "client": bench_client,
+    "decode": bench_decode,
+    "receiver": bench_receiver,
+    "batch": bench_batch,
+    "import": bench_import,
+}
+
+
+def machine() -> dict[str, Any]:
+    versions = {}
+    for package in ("aiohttp", "attrs", "cattrs", "anyio", "yarl", "multidict"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    wrk = shutil.which("wrk")
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "pinning": (
+            f"servers on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU}"
+            if len(CORES) > 1
+            else "one core: no pinning"
+        ),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "wrk": subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.split(
+            "\n"
+        )[0]
+        if wrk
+        else "absent",
+    }
+
+
+def _first_line(command: list[str]) -> str:
+    return subprocess.run(command, capture_output=True, text=True).stdout.split("\n")[0]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | baseline | tahdah_async | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
+        if row.get("skipped"):
+            met = f"skipped: {row['skipped']}"
+        lines.append(
+            f"| {row['benchmark']} | {row['baseline']} | {row['sdk']} | {ratio} | "
+            f"{row['target']} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and calls")
+    parser.add_argument("--only", nargs="*", choices=list(BENCHMARKS), help="run only these")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per benchmark")
+    parser.add_argument("--json", type=Path, default=HERE / "results.json", help="write here")
+    args = parser.parse_args()
+    rounds = args.rounds or (2 if args.quick else 5)
+    sys.path.insert(0, str(HERE))
+    pin_self()
+    gc.collect()
+    rows: list[Row] = []
+    for name in args.only or list(BENCHMARKS):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        rows.extend(BENCHMARKS[name](rounds, args.quick))
+    described = machine()
+    print(
+        f"\n{described['cpu']}, {described['cores']} cores ({described['pinning']}), "
+        f"Python {described['python']}, aiohttp {described['packages']['aiohttp']}\n"
+    )
+    print(table(rows))
+    report = {"machine": described, "rounds": rounds, "quick": args.quick, "results": rows}
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
