@@ -27,6 +27,7 @@ R = TypeVar("R")
 Outcome: TypeAlias = Literal["ok", "failed", "skipped", "cancelled"]
 """``ok``: done now; ``failed``: the call raised; ``skipped``: done by an earlier run;
 ``cancelled``: not finished because the batch stopped (fail-fast, or cancelled)."""
+OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "skipped", "cancelled")
 
 
 @attrs.frozen
@@ -83,9 +84,9 @@ class BatchResult(Generic[T, R]):
         return self.by_outcome("failed")
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[Outcome, int]:
         """How many items ended with each outcome."""
-        counts = dict.fromkeys(("ok", "failed", "skipped", "cancelled"), 0)
+        counts: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         for result in self.results:
             counts[result.outcome] += 1
         return counts
