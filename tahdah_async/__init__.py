@@ -5,9 +5,13 @@ only needs ``tahdah_async.webhooks``) does not pay for the whole client up front
 """
 
 import importlib as _importlib
+import logging as _logging
 import typing as _typing
 
 from ._version import __version__
+
+# A library logs, the application decides where it goes (nothing, until it configures logging).
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 if _typing.TYPE_CHECKING:
     from ._client import DEFAULT_BASE_URL, TahdahClient

@@ -24,7 +24,7 @@ def decode(response: Response, into: type[T] | Any) -> T:
     where = f"{response.method} {response.url.path}"
     try:
         data = response.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ResponseDecodeError(
             f"the {response.status} response to {where} is not JSON", response=response
         ) from exc

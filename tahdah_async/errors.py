@@ -207,7 +207,7 @@ def _decode_body(response: Response) -> tuple[Any, ProblemDetails | None]:
     if response.is_json or response.content.lstrip()[:1] in (b"{", b"["):
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return response.text(), None
         return body, _problem(body)
     return response.text(), None

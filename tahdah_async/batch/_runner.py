@@ -70,6 +70,8 @@ class BatchResult(Generic[T, R]):
     """Every item's outcome, in input order."""
 
     results: tuple[ItemResult[T, R], ...]
+    stopped_by: Exception | None = None
+    """The failure that stopped the batch early (fail-fast, or an error in ``stop_on``)."""
 
     def by_outcome(self, outcome: Outcome) -> list[ItemResult[T, R]]:
         """The results with one outcome."""
@@ -114,6 +116,7 @@ async def run_batch(
     key: Callable[[T], str] | None = None,
     done: Iterable[str] = (),
     fail_fast: bool = False,
+    stop_on: tuple[type[Exception], ...] = (),
     progress: Callable[[Progress], object] | None = None,
     recorder: Recorder | None = None,
 ) -> BatchResult[T, R]:
@@ -131,6 +134,8 @@ async def run_batch(
         key: the item's key, for reports and resuming (default: its position, ``"0"``...).
         done: keys finished by an earlier run: those items are ``skipped``, not called.
         fail_fast: stop at the first failure.
+        stop_on: errors that stop the batch like ``fail_fast`` (such as an
+            ``AuthenticationError``, which every later call would meet too).
         progress: called with a :class:`Progress` after each outcome.
         recorder: given each :class:`ItemResult` as soon as it is known.
     """
@@ -138,7 +143,9 @@ async def run_batch(
     async def call(chunk: list[T]) -> list[R]:
         return [await operation(chunk[0])]
 
-    return await _run(items, call, 1, concurrency, key, done, fail_fast, progress, recorder)
+    return await _run(
+        items, call, 1, concurrency, key, done, fail_fast, stop_on, progress, recorder
+    )
 
 
 async def run_chunked(
@@ -150,6 +157,7 @@ async def run_chunked(
     key: Callable[[T], str] | None = None,
     done: Iterable[str] = (),
     fail_fast: bool = False,
+    stop_on: tuple[type[Exception], ...] = (),
     progress: Callable[[Progress], object] | None = None,
     recorder: Recorder | None = None,
 ) -> BatchResult[T, R]:
@@ -161,7 +169,9 @@ async def run_chunked(
     cannot be matched to items.
     """
     size = count(chunk_size, "chunk_size")
-    return await _run(items, operation, size, concurrency, key, done, fail_fast, progress, recorder)
+    return await _run(
+        items, operation, size, concurrency, key, done, fail_fast, stop_on, progress, recorder
+    )
 
 
 class BatchError(Exception):
@@ -187,6 +197,7 @@ async def _run(
     key: Callable[[T], str] | None,
     done: Iterable[str],
     fail_fast: bool,
+    stop_on: tuple[type[Exception], ...],
     progress: Callable[[Progress], object] | None,
     recorder: Recorder | None,
 ) -> BatchResult[T, R]:
@@ -195,7 +206,7 @@ async def _run(
     total = len(items) if isinstance(items, Sequence) else None
     results: dict[int, ItemResult[T, R]] = {}
     tally = _Tally(total)
-    stopping = False
+    stopped_by: Exception | None = None
 
     def settle(index: int, result: ItemResult[T, R]) -> None:
         results[index] = result
@@ -224,9 +235,9 @@ async def _run(
     taken: dict[int, list[tuple[int, str, T]]] = {}
 
     async def worker(number: int, scope: anyio.CancelScope) -> None:
-        nonlocal stopping
+        nonlocal stopped_by
         for chunk in pending:
-            if stopping:
+            if stopped_by is not None:
                 break
             taken[number] = chunk
             try:
@@ -235,8 +246,8 @@ async def _run(
             except Exception as exc:
                 for index, item_key, item in chunk:
                     settle(index, ItemResult(item_key, item, "failed", error=exc))
-                if fail_fast:
-                    stopping = True
+                if stopped_by is None and (fail_fast or isinstance(exc, stop_on)):
+                    stopped_by = exc
                     scope.cancel()
             else:
                 if len(values) != len(chunk):
@@ -261,7 +272,7 @@ async def _run(
             for index, item_key, item in chunk:
                 if index not in results:
                     settle(index, ItemResult(item_key, item, "cancelled"))
-    return BatchResult(tuple(results[index] for index in sorted(results)))
+    return BatchResult(tuple(results[index] for index in sorted(results)), stopped_by)
 
 
 def _gate(concurrency: Gate) -> tuple[Any, int]:

@@ -20,6 +20,7 @@ import attrs
 import cattrs
 
 from .._converter import converter, explain
+from ..errors import AuthenticationError
 from ..models import Candidate, EventTemplateCredit, LearnerRegistration
 from ._report import ReportRow, ReportWriter, describe, read_report
 from ._runner import BatchError, BatchResult, Gate, ItemResult, Progress, run_batch, run_chunked
@@ -36,6 +37,10 @@ __all__ = [
     "import_learners",
     "read_learners",
 ]
+
+
+STOP_ON: tuple[type[Exception], ...] = (AuthenticationError,)
+"""Errors that stop a job at once: a refused API key would refuse every later call too."""
 
 
 # -- learners ------------------------------------------------------------------------------
@@ -202,7 +207,7 @@ async def import_learners(
         resume: an earlier run's report (or its path): done learners are skipped, created
             ones only registered.
         progress: called with a :class:`Progress` of learners after each outcome.
-        fail_fast: stop at the first failure.
+        fail_fast: stop at the first failure (a refused API key always stops the job).
 
     Raises:
         ValueError: a learner without a behaviour code when ``behavior`` is not given, or
@@ -255,8 +260,14 @@ async def import_learners(
             return made.id
 
         created = await run_batch(
-            to_create, create, concurrency=concurrency, key=_key, fail_fast=fail_fast
+            to_create,
+            create,
+            concurrency=concurrency,
+            key=_key,
+            fail_fast=fail_fast,
+            stop_on=STOP_ON,
         )
+        stopped_by = created.stopped_by
         for result in created.results:
             if result.outcome == "ok":
                 assert result.value is not None
@@ -290,7 +301,7 @@ async def import_learners(
             ]
 
         ready = [item for item in items if item.key in existing]
-        if not (fail_fast and created.failed):
+        if stopped_by is None:
             registered = await run_chunked(
                 ready,
                 register,
@@ -298,7 +309,9 @@ async def import_learners(
                 concurrency=concurrency,
                 key=_key,
                 fail_fast=fail_fast,
+                stop_on=STOP_ON,
             )
+            stopped_by = registered.stopped_by
             for outcome in registered.results:
                 settle(outcome, existing[outcome.key])
         for item in ready:
@@ -307,7 +320,8 @@ async def import_learners(
     finally:
         if writer is not None:
             writer.close()
-    return BatchResult(tuple(outcomes[item.key] for item in items if item.key in outcomes))
+    done = tuple(outcomes[item.key] for item in items if item.key in outcomes)
+    return BatchResult(done, stopped_by)
 
 
 def _key(item: Learner) -> str:
@@ -392,6 +406,7 @@ async def add_credits(
             key=lambda item: item.report_key,
             done={key for key, row in rows.items() if row.done},
             fail_fast=fail_fast,
+            stop_on=STOP_ON,
             progress=progress,
             recorder=writer,
         )

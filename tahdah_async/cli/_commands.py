@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import json
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -15,6 +17,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from yarl import URL
 
 from .. import errors
 from .._client import DEFAULT_BASE_URL, TahdahClient
@@ -40,6 +43,9 @@ T = TypeVar("T")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+AUTH_HINT = "check the API key given with --token or TAHDAH_TOKEN, and whom it may act for"
 
 
 class Failed(Exception):
@@ -73,8 +79,9 @@ def execute(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coroutine)
     except errors.APIStatusError as exc:
-        auth = isinstance(exc, errors.AuthenticationError | errors.PermissionDeniedError)
-        raise Failed(str(exc), EXIT_AUTH if auth else EXIT_FAILED) from None
+        if isinstance(exc, errors.AuthenticationError | errors.PermissionDeniedError):
+            raise Failed(f"{exc}\n{AUTH_HINT}", EXIT_AUTH) from None
+        raise Failed(str(exc)) from None
     except errors.APIConnectionError as exc:
         raise Failed(str(exc), EXIT_UNREACHABLE) from None
     except errors.TahdahError as exc:
@@ -83,10 +90,26 @@ def execute(coroutine: Coroutine[Any, Any, T]) -> T:
         raise Failed(str(exc), EXIT_USAGE) from None
 
 
+def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check that an option is an absolute http(s) URL."""
+    if value is None:
+        return None
+    url = URL(value)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise click.BadParameter(f"{value!r} is not an absolute http(s) URL")
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tahdah")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="Log retries (-v) or every request (-vv).")
+def cli(verbose: int) -> None:
     """Work with the Tahdah API from the command line, or try it offline with `tahdah demo`."""
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -125,14 +148,21 @@ def fake_server(
         fake = FakeTahdah(
             secret=secret, webhook_urls=webhook_urls, host=host, port=port, latency=latency
         )
-        async with fake:
+        try:
+            await fake.start()
+        except OSError as exc:
+            raise Failed(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_USAGE) from None
+        try:
             say(f"fake Tahdah API listening on {fake.url}")
             say(f"token: {fake.token}  (acts for legal entity {fake.owner_id})")
             for url in webhook_urls:
                 say(f"webhooks go to {url}")
             say("stop with Ctrl-C")
             await until_stopped()
-            say(f"stopped after {len(fake.requests)} requests")
+            count = len(fake.requests)
+            say(f"stopped after {count} request{'' if count == 1 else 's'}")
+        finally:
+            await fake.stop()
 
     execute(serve())
 
@@ -189,7 +219,7 @@ def listen(host: str, port: int, secrets: tuple[str, ...]) -> None:
 
 
 @webhooks.command()
-@click.option("--url", required=True, help="The receiver's URL.")
+@click.option("--url", required=True, callback=http_url, help="The receiver's URL.")
 @click.option("--secret", required=True, envvar="TAHDAH_WEBHOOK_SECRET", help="The signing secret.")
 @click.option("--verb", required=True, help="The Webhook-Verb, such as candidates.created.")
 @click.option(
@@ -206,7 +236,10 @@ def send(
     if (payload_file is None) == (payload_json is None):
         raise click.UsageError("give exactly one of --file and --json")
     if payload_file is not None:
-        text, source = payload_file.read_text(encoding="utf-8"), str(payload_file)
+        try:
+            text, source = payload_file.read_text(encoding="utf-8"), str(payload_file)
+        except UnicodeDecodeError:
+            raise Failed(f"{payload_file} is not UTF-8 text", EXIT_USAGE) from None
     else:
         text, source = str(payload_json), "--json"
     payload = parse_json(text, source)
@@ -236,6 +269,7 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
         envvar="TAHDAH_BASE_URL",
         default=DEFAULT_BASE_URL,
         show_default=True,
+        callback=http_url,
         help="The API's base URL (env TAHDAH_BASE_URL).",
     )(command)
     return click.option(
@@ -264,8 +298,11 @@ def call(
     """Call any operation of the route table (such as trust_groups.list); print the JSON."""
     route = ROUTES.get(operation)
     if route is None:
+        close = difflib.get_close_matches(operation, ROUTES, n=3)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise click.UsageError(
-            f"unknown operation {operation!r}; the operations are: {', '.join(sorted(ROUTES))}"
+            f"unknown operation {operation!r}; {hint}the operations are: "
+            + ", ".join(sorted(ROUTES))
         )
     values: dict[str, str] = {}
     for param in params:
@@ -367,6 +404,8 @@ def import_learners_command(
 
     result = execute(work())
     out.print(outcome_table(result))
+    if isinstance(result.stopped_by, errors.AuthenticationError | errors.PermissionDeniedError):
+        raise Failed(f"{result.stopped_by}\n{AUTH_HINT}", EXIT_AUTH)
     if not result.complete:
         raise Failed(f"{len(result.results) - sum(r.done for r in result.results)} not imported")
 
@@ -376,7 +415,7 @@ def outcome_table(result: BatchResult[Any, Any]) -> Table:
     table = Table(title="outcomes")
     table.add_column("outcome")
     table.add_column("learners", justify="right")
-    table.add_column("first error")
+    table.add_column("first error", overflow="fold")
     for outcome, count in result.counts.items():
         if count:
             first = next(
@@ -395,7 +434,7 @@ def progress_bar(label: str, total: int) -> Any:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=out,
-        transient=not out.is_terminal,
+        transient=False,
     )
     task = bar.add_task(label, total=total)
 

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .._client import TahdahClient
 from .._retry import RetryPolicy
-from ..batch import Outcome, Throttle, import_learners, read_learners
+from ..batch import LearnerFileError, Outcome, Throttle, import_learners, read_learners
 from ..models import EventTemplateCredit
 from ..testing import FakeTahdah
 from ..webhooks import Delivery, WebhookRouter, create_webhook_app
@@ -50,6 +50,12 @@ async def run_demo(out: Console, learners: Path | None = None) -> DemoSummary:
     started = time.perf_counter()
     path = learners or learners_file()
     records = read_learners(path)
+    for record in records:
+        if record.behavior is None:
+            raise LearnerFileError(
+                f"{path}:{record.line}: learner {record.key!r} has no behavior "
+                "(the demo needs a behavior column)"
+            )
     secret = f"wh_demo_{_secrets.token_hex(8)}"
     heard: Counter[str] = Counter()
     router = WebhookRouter()

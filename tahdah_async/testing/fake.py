@@ -155,15 +155,21 @@ class FakeTahdah:
         await self.stop()
 
     async def start(self) -> None:
-        """Start serving on loopback and start the webhook sender."""
+        """Start serving on loopback and start the webhook sender.
+
+        Raises:
+            OSError: the address cannot be listened on (nothing is left running).
+        """
         await self.start_webhooks()
         self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        host, port = server.sockets[0].getsockname()[:2]
+        try:
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await self.stop()
+            raise
+        host, port = self._runner.addresses[0][:2]
         self._url = URL.build(scheme="http", host=host, port=port)
 
     async def start_webhooks(self) -> None:

@@ -288,7 +288,10 @@ class WebhookReceiver:
         else:
             running.set_result(outcome.status < HANDLER_FAILED)
         finally:
-            del self._running[key]
+            # The claim may be released (and a resend running) before this point: only
+            # forget the entry if it is still this run's.
+            if self._running.get(key) is running:
+                del self._running[key]
         return outcome
 
     async def _dispatch(self, event: Any, delivery: Delivery, key: str) -> _Outcome:

@@ -1,0 +1,98 @@
+"""The command's entry points, help, versions and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tahdah_async import __version__
+from tahdah_async.cli import (
+    EXIT_AUTH,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
+
+from .helpers import WAIT, Tahdah, child_env
+
+
+def test_the_exit_codes_are_the_documented_ones() -> None:
+    codes = (EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_INTERRUPTED)
+    assert codes == (0, 1, 2, 3, 4, 130)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param([str(Path(sys.executable).parent / "tahdah")], id="console-script"),
+        pytest.param([sys.executable, "-m", "tahdah_async"], id="python-m"),
+    ],
+)
+def test_the_installed_command_prints_its_version(command: list[str]) -> None:
+    done = subprocess.run(
+        [*command, "--version"], capture_output=True, text=True, timeout=WAIT, env=child_env()
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        f"tahdah, version {__version__}\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "summary"),
+    [
+        ([], "tahdah [OPTIONS] COMMAND", "Work with the Tahdah API from the command line"),
+        (["demo"], "tahdah demo [OPTIONS]", "Run a whole integration offline"),
+        (["fake-server"], "tahdah fake-server [OPTIONS]", "Serve a stateful fake Tahdah API"),
+        (["webhooks"], "tahdah webhooks [OPTIONS] COMMAND", "Receive or send signed webhooks"),
+        (["webhooks", "listen"], "tahdah webhooks listen [OPTIONS]", "verify their signatures"),
+        (["webhooks", "send"], "tahdah webhooks send [OPTIONS]", "Sign a JSON payload"),
+        (["call"], "tahdah call [OPTIONS] OPERATION", "Call any operation of the route table"),
+        (
+            ["import-learners"],
+            "tahdah import-learners [OPTIONS] FILE",
+            "Create the learners of a CSV file as candidates",
+        ),
+    ],
+)
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+async def test_help_of_every_command(
+    tahdah: Tahdah, args: list[str], usage: str, summary: str, flag: str
+) -> None:
+    ran = await tahdah(*args, flag)
+
+    assert ran.code == EXIT_OK
+    assert ran.out.startswith(f"Usage: {usage}")
+    assert summary in " ".join(ran.out.split())
+    assert ran.err == ""
+
+
+async def test_an_unknown_command_is_a_usage_error(tahdah: Tahdah) -> None:
+    ran = await tahdah("bogus")
+
+    assert ran.code == EXIT_USAGE
+    assert "No such command 'bogus'" in ran.err
+    assert ran.out == ""
+
+
+async def test_an_unknown_option_is_a_usage_error(tahdah: Tahdah) -> None:
+    ran = await tahdah("demo", "--frobnicate")
+
+    assert ran.code == EXIT_USAGE
+    assert "No such option '--frobnicate'" in ran.err
+
+
+async def test_no_command_shows_the_commands(tahdah: Tahdah) -> None:
+    ran = await tahdah()
+
+    # click answers a bare group with its help, as a usage error (exit 2).
+    assert ran.code == EXIT_USAGE
+    listed = ran.out + ran.err
+    for command in ("call", "demo", "fake-server", "import-learners", "webhooks"):
+        assert f"  {command} " in listed
