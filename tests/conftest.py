@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import re
 import types
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -27,6 +29,47 @@ if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).paramet
             super().__init__(*args, **kwargs)
 
     core.ClientResponse = _ShimResponse  # type: ignore[attr-defined]
+
+
+# -- no credential in any log line, across the whole suite ---------------------------------
+#
+# Every test runs with the SDK's and aiohttp's loggers at DEBUG, and a handler on the root
+# logger formats every record (message, arguments, traceback) and looks for the suite's
+# token, any key the fake server issued, and any bearer credential that is not redacted.
+# A test whose logs leak one fails in its teardown.
+
+_CREDENTIALS = re.compile(
+    re.escape(TOKEN) + r"|fake_[A-Za-z0-9_-]{24}|Bearer (?!\*\*\*)[A-Za-z0-9._~+/=-]{8,}"
+)
+
+
+class _CredentialGuard(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+        self._format = logging.Formatter("%(name)s %(levelname)s %(message)s")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self._format.format(record)
+        except Exception:
+            return
+        if _CREDENTIALS.search(text):
+            self.leaks.append(text[:300])
+
+
+_GUARD = _CredentialGuard()
+logging.getLogger().addHandler(_GUARD)
+for _name in ("tahdah_async", "aiohttp"):
+    logging.getLogger(_name).setLevel(logging.DEBUG)
+
+
+@pytest.fixture(autouse=True)
+def no_credentials_in_logs() -> Iterator[None]:
+    _GUARD.leaks.clear()
+    yield
+    if _GUARD.leaks:
+        pytest.fail("a log line contains a credential: " + " | ".join(_GUARD.leaks[:3]))
 
 
 class RecordingSleep:

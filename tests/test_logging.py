@@ -276,3 +276,14 @@ async def test_a_view_adds_hooks_after_the_clients_own(
         "view response 200",
         "client request 1",
     ]
+
+
+def test_the_suite_wide_guard_catches_a_leaked_credential() -> None:
+    from tests.conftest import _GUARD
+
+    logger = logging.getLogger("tahdah_async.guard-check")
+    logger.debug("sending with Authorization: Bearer %s", TOKEN)
+    logger.debug("headers=%s", {"Authorization": "Bearer ***"})
+    caught, _GUARD.leaks[:] = list(_GUARD.leaks), []  # handled here, not by the teardown
+    assert len(caught) == 1
+    assert "guard-check" in caught[0]
