@@ -55,8 +55,19 @@ class Response:
         return json.loads(self.content)
 
     def text(self) -> str:
-        """The body as text (UTF-8, undecodable bytes replaced)."""
-        return self.content.decode("utf-8", errors="replace")
+        """The body as text, in the ``charset`` the response names (default UTF-8).
+
+        Undecodable bytes are replaced; an unknown charset is read as UTF-8.
+        """
+        charset = "utf-8"
+        for param in self.headers.get("Content-Type", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset" and value.strip():
+                charset = value.strip().strip('"')
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
 
 
 @attrs.frozen(kw_only=True)

@@ -7,6 +7,7 @@ errors, each saying whether the request may have reached the server.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Mapping
 
@@ -57,6 +58,9 @@ class Timeout:
         return aiohttp.ClientTimeout(
             total=self.total, connect=self.pool, sock_connect=self.connect, sock_read=self.read
         )
+
+
+_LARGE_BODY = 1 << 20
 
 
 class Transport:
@@ -126,7 +130,9 @@ class Transport:
                 method,
                 url,
                 headers=headers,
-                data=body,
+                # aiohttp warns (ResourceWarning) about a bytes body over 1 MiB; a fresh
+                # file-like object per attempt is streamed instead.
+                data=io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body,
                 timeout=limits,
                 raise_for_status=False,
                 # A redirect would turn a POST into a GET and hide it; a 3xx is an error.

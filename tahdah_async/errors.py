@@ -22,6 +22,7 @@ Bad arguments are caught before anything is sent and raise the built-in ``TypeEr
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -50,8 +51,9 @@ __all__ = [
 ]
 
 _SNIPPET: Final = 300
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 
 
@@ -239,9 +241,9 @@ def _describe(response: Response, body: Any, problem: ProblemDetails | None) -> 
         return " — ".join(parts)
     if isinstance(body, str):
         if "html" in response.content_type or body.lstrip()[:1] == "<":
-            found = _TITLE.search(response.content)
-            text = found.group(1).decode("utf-8", "replace") if found else _TAGS.sub(" ", body)
-            return text
+            found = _TITLE.search(body)
+            text = found.group(1) if found else _TAGS.sub(" ", _HIDDEN.sub(" ", body))
+            return html.unescape(text)
         return body
     if isinstance(body, dict):
         for key in ("message", "error", "title", "detail"):

@@ -148,7 +148,7 @@ class Script:
         self.gate = asyncio.Event()
         self._replies = list(replies) or [respond(200, [])]
         self._arrived = asyncio.Event()
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=8 << 20)  # room for large-body tests
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
 
     def reply(self, *replies: Reply) -> None:
