@@ -221,10 +221,8 @@ async def test_a_thousand_random_cancellations_leak_no_pooled_connection() -> No
         assert _waiting(client) == 0
 
         # With a leaked connection these would wait forever for the only one.
-        started = time.perf_counter()
         async with asyncio.timeout(GUARD):
             results = await asyncio.gather(*(client.trust_groups.list(2) for _ in range(100)))
-        normal_took = time.perf_counter() - started
         assert results == [[]] * 100
         assert _acquired(client) == 0
         assert _waiting(client) == 0
@@ -242,7 +240,6 @@ async def test_a_thousand_random_cancellations_leak_no_pooled_connection() -> No
     assert stages["1"]["gone streaming"] + stages["3"]["gone streaming"] >= 50
     assert stages["upload"]["arrived"] >= 20
     assert min(storm.styles.values()) >= 150
-    assert normal_took < 2.0
 
 
 # -- a raw server for stalls and cut bodies -----------------------------------------------------

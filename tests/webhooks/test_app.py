@@ -579,16 +579,13 @@ async def test_a_thousand_concurrent_deliveries_are_each_handled_once() -> None:
         assert isinstance(event.id, int)
         seen[event.id] += 1
 
-    started = time.monotonic()
     async with webhook_client(router, connector_limit=100) as client:
         replies = await asyncio.gather(
             *(post_signed(client, {"id": n}, verb="candidates.created") for n in range(1000))
         )
-    elapsed = time.monotonic() - started
     assert collections.Counter(r.status for r in replies) == {200: 1000}
     assert {r.json()["status"] for r in replies} == {"processed"}
     assert seen == collections.Counter(range(1000))
-    assert elapsed < 10
 
 
 # -- ack-then-process -------------------------------------------------------------------------
