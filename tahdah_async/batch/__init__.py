@@ -17,6 +17,7 @@ concurrency limit that backs off when the API answers 429; :class:`ReportWriter`
 
 from ._report import DONE_OUTCOMES, ReportRow, ReportWriter, done_keys, read_report
 from ._runner import (
+    AlreadyDone,
     BatchError,
     BatchResult,
     ItemResult,
@@ -39,6 +40,7 @@ from .jobs import (
 
 __all__ = [
     "DONE_OUTCOMES",
+    "AlreadyDone",
     "BatchError",
     "BatchResult",
     "CreditChange",

@@ -112,8 +112,13 @@ class ReportWriter:
         self._file.flush()
 
 
-def read_report(path: str | os.PathLike[str]) -> dict[str, ReportRow]:
+def read_report(
+    path: str | os.PathLike[str], *, format: ReportFormat | None = None
+) -> dict[str, ReportRow]:
     """Read a report: the last row of each item, by item key.
+
+    Args:
+        format: ``"csv"`` or ``"jsonl"`` (default: from the file name, as when written).
 
     Raises:
         FileNotFoundError: no such file.
@@ -121,7 +126,7 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, ReportRow]:
     """
     text = Path(path).read_text(encoding="utf-8")
     rows: dict[str, ReportRow] = {}
-    if report_format(path) == "jsonl":
+    if (format or report_format(path)) == "jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 row = _row(_json_line(line, path, number), path, number)
@@ -131,6 +136,8 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, ReportRow]:
     if reader.fieldnames is not None and list(reader.fieldnames) != list(FIELDS):
         raise ValueError(f"{path}: not a batch report (its header must be {','.join(FIELDS)})")
     for record in reader:
+        if None in record:  # more fields than the header
+            raise ValueError(f"{path}:{reader.line_num}: not a report row (too many fields)")
         row = _row(record, path, reader.line_num)
         rows[row.item] = row
     return rows

@@ -11,6 +11,7 @@ import attrs
 from ._throttle import Throttle, count
 
 __all__ = [
+    "AlreadyDone",
     "BatchError",
     "BatchResult",
     "ItemResult",
@@ -178,6 +179,21 @@ class BatchError(Exception):
     """An operation broke the batch's contract (such as returning too few values)."""
 
 
+class AlreadyDone(Exception):
+    """Raised by an operation to say its item was done before (by an earlier run).
+
+    The item's outcome is ``skipped``, with ``value`` as its value.
+    """
+
+    def __init__(self, value: Any = None) -> None:
+        super().__init__("already done")
+        self.value = value
+
+
+MAX_WORKERS = 1024
+"""The most workers a batch starts (for a limiter with more, or infinite, tokens)."""
+
+
 @attrs.define
 class _Tally:
     total: int | None
@@ -232,46 +248,54 @@ async def _run(
             yield chunk
 
     pending = chunks()
-    taken: dict[int, list[tuple[int, str, T]]] = {}
 
-    async def worker(number: int, scope: anyio.CancelScope) -> None:
+    def settle_chunk(chunk: list[tuple[int, str, T]], outcome: Outcome, **fields: Any) -> None:
+        for index, item_key, item in chunk:
+            if index not in results:
+                settle(index, ItemResult(item_key, item, outcome, **fields))
+
+    async def worker(scope: anyio.CancelScope) -> None:
         nonlocal stopped_by
-        for chunk in pending:
-            if stopped_by is not None:
-                break
-            taken[number] = chunk
+        # Check before taking a chunk: one taken after the batch stopped would be lost.
+        while stopped_by is None and (chunk := next(pending, None)) is not None:
             try:
                 async with gate:
                     values = await operation([item for _, _, item in chunk])
+            except AlreadyDone as done_before:
+                settle_chunk(chunk, "skipped", value=done_before.value)
             except Exception as exc:
-                for index, item_key, item in chunk:
-                    settle(index, ItemResult(item_key, item, "failed", error=exc))
+                settle_chunk(chunk, "failed", error=exc)
                 if stopped_by is None and (fail_fast or isinstance(exc, stop_on)):
                     stopped_by = exc
                     scope.cancel()
+            except BaseException:
+                settle_chunk(chunk, "cancelled")  # in flight when the batch was cancelled
+                raise
             else:
                 if len(values) != len(chunk):
                     error = BatchError(
                         f"the operation returned {len(values)} values for {len(chunk)} items"
                     )
-                    for index, item_key, item in chunk:
-                        settle(index, ItemResult(item_key, item, "failed", error=error))
+                    settle_chunk(chunk, "failed", error=error)
                 else:
                     for (index, item_key, item), value in zip(chunk, values, strict=True):
                         settle(index, ItemResult(item_key, item, "ok", value=value))
-            finally:
-                taken.pop(number, None)
 
     try:
         async with anyio.create_task_group() as group:
-            for number in range(workers):
-                group.start_soon(worker, number, group.cancel_scope)
+            for _ in range(workers):
+                group.start_soon(worker, group.cancel_scope)
+    except BaseExceptionGroup as group_error:
+        # A failing callback (key, progress, recorder) fails in every worker alike: raise it
+        # as itself, not wrapped in a group.
+        first = group_error.exceptions[0]
+        if all(type(other) is type(first) for other in group_error.exceptions):
+            raise first from None
+        raise
     finally:
-        # Whatever was in flight or never started when the batch stopped is "cancelled".
-        for chunk in [*taken.values(), *pending]:
-            for index, item_key, item in chunk:
-                if index not in results:
-                    settle(index, ItemResult(item_key, item, "cancelled"))
+        # Whatever never started because the batch stopped is "cancelled".
+        for chunk in pending:
+            settle_chunk(chunk, "cancelled")
     return BatchResult(tuple(results[index] for index in sorted(results)), stopped_by)
 
 
@@ -279,6 +303,7 @@ def _gate(concurrency: Gate) -> tuple[Any, int]:
     if isinstance(concurrency, Throttle):
         return concurrency, concurrency.max_concurrency
     if isinstance(concurrency, anyio.CapacityLimiter):
-        return concurrency, max(1, int(concurrency.total_tokens))
+        tokens = concurrency.total_tokens
+        return concurrency, MAX_WORKERS if tokens > MAX_WORKERS else max(1, int(tokens))
     limit = count(concurrency, "concurrency")
     return anyio.CapacityLimiter(limit), limit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -19,9 +20,9 @@ class Throttle:
 
     A 429 (seen by the batch runner, or by the client's own retries through
     :meth:`on_retry`) pauses all new calls until its ``Retry-After`` has passed and halves the
-    number of calls allowed at once; each run of successful calls as long as the current
-    limit raises it by one again, up to ``concurrency``. Use one throttle for every batch that
-    talks to the same API key::
+    number of calls allowed at once; each run of successful calls started since then, as long
+    as the current limit, raises it by one again, up to ``concurrency``. Use one throttle for
+    every batch that talks to the same API key::
 
         throttle = Throttle(32)
         tahdah = client.with_options(on_retry=throttle.on_retry)
@@ -60,6 +61,8 @@ class Throttle:
         self._paused_until = -math.inf
         self._cut_until = -math.inf
         self._successes = 0
+        self._generation = 0
+        self._entered: contextvars.ContextVar[int] = contextvars.ContextVar("throttle_entered")
         self.rate_limits = 0
         """How many 429s were reported."""
 
@@ -81,6 +84,7 @@ class Throttle:
         while (wait := self.paused_for()) > 0:
             await self._sleep(wait)
         await self._limiter.acquire()
+        self._entered.set(self._generation)
         # A 429 may have arrived while this task queued for a slot: honour it too.
         try:
             while (wait := self.paused_for()) > 0:
@@ -98,7 +102,8 @@ class Throttle:
         self._limiter.release()
         if isinstance(exc, RateLimitError):
             self.rate_limited(exc.retry_after)
-        elif exc is None:
+        elif exc is None and self._entered.get(-1) == self._generation:
+            # Only calls started since the last cut show that the new limit is safe.
             self._succeeded()
 
     def rate_limited(self, retry_after: float | None = None) -> None:
@@ -110,8 +115,10 @@ class Throttle:
         if now >= self._cut_until:
             # Many calls in flight see the same 429 storm: cut once for all of them.
             self._limiter.total_tokens = max(self.min_concurrency, self.limit // 2)
-            self._cut_until = self._paused_until
+            self._generation += 1
             self._successes = 0
+        # A 429 that extends the pause belongs to the same storm: no second cut until it ends.
+        self._cut_until = self._paused_until
 
     def on_retry(self, event: RetryEvent) -> None:
         """A client hook (``on_retry``): report the 429s the client retries by itself."""

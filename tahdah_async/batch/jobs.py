@@ -20,10 +20,19 @@ import attrs
 import cattrs
 
 from .._converter import converter, explain
-from ..errors import AuthenticationError
+from ..errors import AuthenticationError, ConflictError
 from ..models import Candidate, EventTemplateCredit, LearnerRegistration
 from ._report import ReportRow, ReportWriter, describe, read_report
-from ._runner import BatchError, BatchResult, Gate, ItemResult, Progress, run_batch, run_chunked
+from ._runner import (
+    AlreadyDone,
+    BatchError,
+    BatchResult,
+    Gate,
+    ItemResult,
+    Progress,
+    run_batch,
+    run_chunked,
+)
 
 if TYPE_CHECKING:
     from .._client import TahdahClient
@@ -363,7 +372,8 @@ async def add_credits(
     Before each call the report gets a ``started`` row with the idempotency key, and after
     it an ``ok`` or ``failed`` row. Resuming from it skips the changes done and sends the
     others with the key reported for them, so the server refuses any change an interrupted
-    run did apply (an error saying so) instead of applying it twice.
+    run did apply instead of applying it twice; such a change is ``skipped`` (the reference
+    documents a reused key as an error, and a 409 for a reported key is read as that).
 
     Returns:
         Each change's outcome; an ``ok`` value is the idempotency key sent.
@@ -389,15 +399,21 @@ async def add_credits(
 
         async def add(item: CreditChange) -> str:
             row = rows.get(item.report_key)
-            key = item.idempotency_key or (row.id if row is not None and row.id else None)
-            key = sent[item.report_key] = key or str(uuid.uuid4())
+            reported = row.id if row is not None and row.id else None
+            key = sent[item.report_key] = item.idempotency_key or reported or str(uuid.uuid4())
             writer.write(ReportRow(item.report_key, "started", key))
-            return await client.event_credits.add(
-                item.legal_entity_id,
-                item.credits,
-                order_number=item.order_number,
-                idempotency_key=key,
-            )
+            try:
+                return await client.event_credits.add(
+                    item.legal_entity_id,
+                    item.credits,
+                    order_number=item.order_number,
+                    idempotency_key=key,
+                )
+            except ConflictError:
+                if key != reported:
+                    raise
+                # The key an interrupted run reported was used: that run applied the change.
+                raise AlreadyDone(key) from None
 
         return await run_batch(
             items,

@@ -13,6 +13,7 @@ import pytest
 
 from tahdah_async import TahdahClient
 from tahdah_async.batch import (
+    AlreadyDone,
     BatchError,
     ItemResult,
     Progress,
@@ -140,11 +141,6 @@ async def test_the_fake_server_never_sees_more_chunk_calls_than_the_limit(
     assert fake.max_in_flight == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _gate() does int(limiter.total_tokens): an unbounded CapacityLimiter(math.inf) "
-    "shared with other work raises OverflowError",
-)
 async def test_an_unbounded_shared_limiter_is_accepted() -> None:
     operation = Counting()
 
@@ -212,12 +208,6 @@ async def test_fail_fast_calls_nothing_after_the_first_failure() -> None:
     assert [r.key for r in result.by_outcome("cancelled")][-4:] == ["4", "5", "6", "7"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with fail_fast, the calls in flight (their worker's finally pops them from "
-    "`taken` before the batch's finally runs) and the chunk the failing worker takes before "
-    "breaking get no outcome at all, instead of 'cancelled'",
-)
 async def test_fail_fast_gives_every_item_an_outcome() -> None:
     async def operation(n: int) -> int:
         if n == 2:
@@ -282,11 +272,6 @@ async def test_cancelling_the_batch_propagates_after_recording_what_finished() -
     assert recorder.outcomes["9"] == "cancelled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an item taken by a worker when the batch is cancelled (waiting for the gate "
-    "or in flight) is never recorded: the worker's finally drops it from `taken`",
-)
 async def test_cancelling_the_batch_records_every_unfinished_item_as_cancelled() -> None:
     operation = Counting()
     recorder = Recorded()
@@ -523,3 +508,31 @@ async def test_bad_arguments_fail_before_any_call(
 
     assert calls == []
     assert pulled == []
+
+
+async def test_an_operation_can_say_an_item_was_already_done() -> None:
+    async def work(item: int) -> int:
+        if item % 2:
+            raise AlreadyDone(f"earlier-{item}")
+        return item * 10
+
+    result = await run_batch(range(4), work, concurrency=2)
+
+    assert [(r.outcome, r.value) for r in result.results] == [
+        ("ok", 0),
+        ("skipped", "earlier-1"),
+        ("ok", 20),
+        ("skipped", "earlier-3"),
+    ]
+    assert result.complete
+
+
+async def test_a_failing_progress_callback_raises_its_own_error() -> None:
+    async def work(item: int) -> int:
+        return item
+
+    def progress(_: Progress) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        await run_batch(range(3), work, progress=progress)

@@ -97,11 +97,6 @@ def test_a_429_after_the_pause_cuts_again() -> None:
     assert gate.paused_for() == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _cut_until is set when the limit is cut and not moved when a later 429 "
-    "extends the pause, so one continuous pause can halve the limit twice",
-)
 def test_a_429_in_an_extended_pause_does_not_cut_again() -> None:
     gate, clock = throttle(8)
     gate.rate_limited(1.0)  # paused until 1.0
@@ -416,3 +411,29 @@ async def test_a_429_the_client_retries_pauses_a_whole_import(fake: FakeTahdah) 
     assert len(gaps) == 1 + 8 + 3  # the retry, the 8 creates not started yet, 3 registers
     assert gaps[0] >= RETRY_AFTER * 0.9
     assert len(fake.state.candidates) == 12
+
+
+async def test_calls_in_flight_at_a_cut_do_not_count_towards_recovery() -> None:
+    gate, _ = throttle(4)
+    entered = [anyio.Event() for _ in range(3)]
+    release = anyio.Event()
+
+    async def in_flight(index: int) -> None:
+        async with gate:
+            entered[index].set()
+            await release.wait()
+
+    async with anyio.create_task_group() as group:
+        for index in range(3):
+            group.start_soon(in_flight, index)
+        for event in entered:
+            await event.wait()
+        gate.rate_limited(0.0)  # the limit drops to 2 while three calls are still out
+        release.set()
+
+    # Those three finishing proved nothing about the new limit.
+    assert gate.limit == 2
+    for _ in range(2):  # two calls started under the new limit do
+        async with gate:
+            pass
+    assert gate.limit == 3
