@@ -310,19 +310,49 @@ def _fast_structure(
         if strict
         else ["        extra = {k: v for k, v in o.items() if k not in known}"]
     )
-    lines += ["    try:", "        kw = {}"]
-    for index, field in enumerate(f for f in attrs.fields(cls) if f.name != "extra"):
+    fields = [f for f in attrs.fields(cls) if f.name != "extra"]
+    # A class whose __init__ only assigns (no validator, converter or post-init hook) is
+    # built by assigning its slots directly, as attrs' own __init__ would.
+    direct = not hasattr(cls, "__attrs_post_init__") and all(
+        f.validator is None and f.converter is None for f in attrs.fields(cls)
+    )
+    names["new"] = object.__new__
+    names["assign"] = object.__setattr__
+    names["no_extra"] = attrs.fields(cls).extra.default.factory()
+    lines += ["    try:"]
+    lines += ["        self = new(cls)"] if direct else ["        kw = {}"]
+    for index, field in enumerate(fields):
         key = wire_name(field)
         hook, tp = f"h{index}", f"t{index}"
         names[hook] = conv.get_structure_hook(field.type)
         names[tp] = field.type
         value = _inline(field.type, "v", f"{hook}(v, {tp})", names, index)
         lines += [f"        if {key!r} in o:", f"            v = o[{key!r}]"]
-        lines += [f"            kw[{field.name!r}] = {value}"]
+        if not direct:
+            lines += [f"            kw[{field.name!r}] = {value}"]
+            continue
+        lines += [f"            assign(self, {field.name!r}, {value})"]
+        default = field.default
+        if default is attrs.NOTHING:
+            lines += ["        else:", f"            raise KeyError({key!r})"]
+        elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            names[f"d{index}"] = default.factory
+            lines += ["        else:", f"            assign(self, {field.name!r}, d{index}())"]
+        else:
+            names[f"d{index}"] = default
+            lines += ["        else:", f"            assign(self, {field.name!r}, d{index})"]
+    if direct:
+        lines += [
+            "        assign(self, 'extra', extra if extra else no_extra)",
+            "        return self",
+        ]
+    else:
+        lines += [
+            "        if extra:",
+            "            kw['extra'] = extra",
+            "        return cls(**kw)",
+        ]
     lines += [
-        "        if extra:",
-        "            kw['extra'] = extra",
-        "        return cls(**kw)",
         "    except Exception:",
         "        return detailed(o, _)",
     ]

@@ -21,12 +21,12 @@ def decode(response: Response, into: type[T] | Any) -> T:
     Raises:
         ResponseDecodeError: the body is not JSON, or does not fit the type.
     """
-    where = f"{response.method} {response.url.path}"
     try:
         data = response.json()
     except (ValueError, RecursionError) as exc:
         raise ResponseDecodeError(
-            f"the {response.status} response to {where} is not JSON", response=response
+            f"the {response.status} response to {_where(response)} is not JSON",
+            response=response,
         ) from exc
     if into is Any:
         return data  # type: ignore[no-any-return]
@@ -35,10 +35,15 @@ def decode(response: Response, into: type[T] | Any) -> T:
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
         problems = explain(exc)
         raise ResponseDecodeError(
-            f"the {response.status} response to {where} does not fit {_type_label(into)}: "
+            f"the {response.status} response to {_where(response)} does not fit "
+            f"{_type_label(into)}: "
             f"{problems}",
             response=response,
         ) from exc
+
+
+def _where(response: Response) -> str:
+    return f"{response.method} {response.url.path}"
 
 
 def _type_label(tp: Any) -> str:

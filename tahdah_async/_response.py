@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Generic, TypeVar
 
 import attrs
 from multidict import CIMultiDictProxy
 from yarl import URL
+
+from . import _json
 
 __all__ = ["APIResponse", "Response"]
 
@@ -50,9 +51,9 @@ class Response:
 
     def json(self) -> Any:
         """Decode the body as JSON (an empty body is ``None``)."""
-        if not self.content.strip():
+        if not self.content or self.content.isspace():
             return None
-        return json.loads(self.content)
+        return _json.loads(self.content)
 
     def text(self) -> str:
         """The body as text, in the ``charset`` the response names (default UTF-8).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -10,8 +11,12 @@ import attrs
 __all__ = ["Model", "wire"]
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _empty() -> Mapping[str, Any]:
-    return {}
+    # One shared, read-only empty mapping: most models have no unknown fields.
+    return _EMPTY
 
 
 @attrs.frozen(kw_only=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets as _secrets
 import time
 import uuid
@@ -15,6 +14,7 @@ import attrs
 from aiohttp import web
 from yarl import URL
 
+from .. import _json
 from .._routes import Route, resolve_routes
 from ._api import Call, Reply, handler_for, member_wire
 from ._faults import Faults
@@ -421,7 +421,7 @@ def _json_body(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return _json.loads(raw)
     except ValueError:
         raise Problem(400, "Bad Request", detail="The request body is not valid JSON") from None
 

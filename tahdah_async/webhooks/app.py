@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import time
 from typing import Any, Final, Literal
@@ -32,6 +31,7 @@ from typing import Any, Final, Literal
 import attrs
 from aiohttp import web
 
+from .. import _json
 from .dedupe import DEFAULT_TTL, DedupeStore, MemoryDedupeStore, delivery_key
 from .router import Delivery, PayloadError, WebhookRouter
 from .signature import SIGNATURE_LENGTH, Secrets, match_secret, resolve_secrets
@@ -234,7 +234,7 @@ class WebhookReceiver:
         if not verb:
             return _Outcome(BAD_REQUEST, "missing_verb", sha256=sha256)
         try:
-            payload = json.loads(body)
+            payload = _json.loads(body)
         except (ValueError, RecursionError):
             return _Outcome(BAD_REQUEST, "invalid_json", verb=verb, sha256=sha256)
         try:

@@ -1,0 +1,38 @@
+"""JSON decoding: orjson's speed, the standard library's answers.
+
+``loads`` uses orjson where it is known to give the same values as ``json.loads`` and the
+standard library everywhere else, so results and errors are exactly ``json.loads``'s, about
+twice as fast for the large lists the API returns. orjson refuses some documents
+``json.loads`` accepts (``NaN``, lone surrogate escapes, UTF-16): those fall back. It would
+also turn integers beyond 64 bits into floats, silently: a document with a run of 19 or more
+digits (anywhere, even in a string) is left to the standard library, which keeps them exact.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+__all__ = ["loads"]
+
+# Every ASCII digit becomes "0", every other byte a space: a long run of "0" is a long number.
+_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON exactly as ``json.loads`` would.
+
+    Raises:
+        ValueError: not JSON (``json.JSONDecodeError``).
+        RecursionError: nested too deeply.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _LONG_NUMBER in raw.translate(_DIGITS):
+        return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
