@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import hmac
+import json
 import logging
 import time
 from typing import Any, Final, Literal
@@ -157,19 +159,23 @@ class WebhookReceiver:
         """Handle one request: the aiohttp handler (``app.router.add_post(path, r.handle)``)."""
         started = time.perf_counter()
         outcome = await self._receive(request)
-        log.info(
-            "webhook %s sha256=%s -> %d %s in %.1f ms",
-            _shown(outcome.verb),
-            outcome.sha256 or "-",
-            outcome.status,
-            outcome.what,
-            (time.perf_counter() - started) * 1000,
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "webhook %s sha256=%s -> %d %s in %.1f ms",
+                _shown(outcome.verb),
+                outcome.sha256 or "-",
+                outcome.status,
+                outcome.what,
+                (time.perf_counter() - started) * 1000,
+            )
         headers = {"Allow": "POST"} if outcome.status == METHOD_NOT_ALLOWED else None
         if outcome.status == UNAVAILABLE:
             headers = {"Retry-After": "5"}
-        return web.json_response(
-            {"status": outcome.what, **outcome.detail}, status=outcome.status, headers=headers
+        return web.Response(
+            body=_answer(outcome.what, outcome.detail),
+            status=outcome.status,
+            headers=headers,
+            content_type="application/json",
         )
 
     def attach(self, app: web.Application) -> None:
@@ -223,7 +229,7 @@ class WebhookReceiver:
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None or len(signature) != SIGNATURE_LENGTH:
             return _Outcome(UNAUTHORIZED, "invalid_signature")
-        body = await _read(request, self._max_body_size)
+        body = await _read(request, length, self._max_body_size)
         if body is None:
             return _Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
         sha256 = hashlib.sha256(body).hexdigest()
@@ -279,6 +285,8 @@ class WebhookReceiver:
         return outcome
 
     async def _process(self, event: Any, delivery: Delivery, key: str) -> _Outcome:
+        if self._dedupe is None:  # no resends are held back, so none waits for this run
+            return await self._dispatch(event, delivery, key)
         running = self._running[key] = asyncio.get_running_loop().create_future()
         try:
             outcome = await self._dispatch(event, delivery, key)
@@ -345,7 +353,9 @@ RECEIVER: Final = web.AppKey("tahdah_webhook_receiver", WebhookReceiver)
 """The key under which ``create_webhook_app`` stores its receiver (``app[RECEIVER]``)."""
 
 
-async def _read(request: web.Request, limit: int) -> bytes | None:
+async def _read(request: web.Request, length: int | None, limit: int) -> bytes | None:
+    if length is not None:  # already checked against the limit: read it in one go
+        return await request.content.read()
     chunks = []
     size = 0
     async for chunk in request.content.iter_chunked(_CHUNK):
@@ -354,6 +364,20 @@ async def _read(request: web.Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded(what: str, detail: tuple[tuple[str, Any], ...]) -> bytes:
+    return json.dumps({"status": what, **dict(detail)}).encode()
+
+
+def _answer(what: str, detail: dict[str, Any]) -> bytes:
+    """The JSON body of an answer; the few common ones are encoded once."""
+    items = tuple(detail.items())
+    try:
+        return _encoded(what, items)
+    except TypeError:  # an unhashable detail value
+        return json.dumps({"status": what, **detail}).encode()
 
 
 def _same(given: str | None, expected: bytes) -> bool:

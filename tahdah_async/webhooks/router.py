@@ -6,6 +6,7 @@ happened, so it can be driven from any web framework or from a test.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import logging
@@ -120,6 +121,8 @@ class WebhookRouter:
         self._error: list[ErrorHandler] = []
         self._aliases: dict[str, EventType] = {}
         self._included: list[WebhookRouter] = []
+        self._cache: dict[tuple[str, type], tuple[int, list[_Registration], bool]] = {}
+        self._types: dict[str, tuple[int, EventType | None]] = {}
 
     # -- registration ----------------------------------------------------------------------
 
@@ -147,8 +150,10 @@ class WebhookRouter:
         if isinstance(target, str):
             if not target.strip():
                 raise ValueError("a verb must not be empty")
+            _changed()
             bucket = self._by_verb.setdefault(_norm(target), [])
         elif isinstance(target, type):
+            _changed()
             bucket = self._by_type.setdefault(target, [])
         else:
             raise TypeError(f"on() takes an event type or a verb, got {type(target).__name__}")
@@ -161,11 +166,13 @@ class WebhookRouter:
 
     def on_any(self, handler: Handler[Any]) -> Handler[Any]:
         """Register a handler for every delivery, known verb or not (a bare decorator)."""
+        _changed()
         self._any.append(_Registration(_coroutine(handler), self._timeout))
         return handler
 
     def on_unknown(self, handler: Handler[UnknownEvent]) -> Handler[UnknownEvent]:
         """Register a handler for deliveries whose verb nothing knows (a bare decorator)."""
+        _changed()
         self._unknown.append(_Registration(_coroutine(handler), self._timeout))
         return handler
 
@@ -183,6 +190,7 @@ class WebhookRouter:
             raise ValueError("a verb must be a non-empty string")
         if not (isinstance(event_type, type) and issubclass(event_type, Model)):
             raise TypeError("alias() needs an event model type")
+        _changed()
         self._aliases[_norm(verb)] = event_type
 
     def include(self, other: WebhookRouter) -> None:
@@ -195,12 +203,23 @@ class WebhookRouter:
             raise TypeError("include() takes a WebhookRouter")
         if other is self or self in other._walk():
             raise ValueError("a router cannot include itself")
+        _changed()
         self._included.append(other)
 
     # -- lookup ----------------------------------------------------------------------------
 
     def event_type(self, verb: str) -> EventType | None:
         """Return the event type a verb maps to here, or ``None`` for an unknown verb."""
+        cached = self._types.get(verb)
+        if cached is not None and cached[0] == _VERSION[0]:
+            return cached[1]
+        found = self._find_event_type(verb)
+        if len(self._types) >= _CACHE_SIZE:
+            self._types.clear()
+        self._types[verb] = (_VERSION[0], found)
+        return found
+
+    def _find_event_type(self, verb: str) -> EventType | None:
         key = _norm(verb)
         for router in self._walk():
             if key in router._aliases:
@@ -220,6 +239,19 @@ class WebhookRouter:
             stack.extend(reversed(router._included))
 
     def _handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
+        # Which handlers a (verb, event type) gets only changes when some router registers
+        # something: look it up once per version of the registrations, not per delivery.
+        cache_key = (verb, type(event))
+        cached = self._cache.get(cache_key)
+        if cached is not None and cached[0] == _VERSION[0]:
+            return cached[1], cached[2]
+        registrations, unknown = self._find_handlers(verb, event)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[cache_key] = (_VERSION[0], registrations, unknown)
+        return registrations, unknown
+
+    def _find_handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
         key = _norm(verb)
         specific: list[_Registration] = []
         everything: list[_Registration] = []
@@ -267,15 +299,19 @@ class WebhookRouter:
 
         async def run(registration: _Registration) -> None:
             try:
-                with anyio.fail_after(registration.timeout):
+                async with asyncio.timeout(registration.timeout):
                     await registration.handler(event, delivery)
             except Exception as exc:
                 errors.append(exc)
                 await self._report(exc, event, delivery)
 
-        async with anyio.create_task_group() as group:
-            for registration in registrations:
-                group.start_soon(run, registration)
+        if len(registrations) == 1:
+            # The common case needs no task group: run the one handler in this task.
+            await run(registrations[0])
+        elif registrations:
+            async with anyio.create_task_group() as group:
+                for registration in registrations:
+                    group.start_soon(run, registration)
         return DispatchResult(
             event=event, handled=len(registrations), unknown=unknown, errors=tuple(errors)
         )
@@ -294,6 +330,15 @@ class WebhookRouter:
                     await handler(error, event, delivery)
                 except Exception:
                     log.exception("a webhook on_error handler failed")
+
+
+_VERSION = [0]
+"""Bumped by every registration in any router, so cached handler lookups stay exact."""
+_CACHE_SIZE = 1024
+
+
+def _changed() -> None:
+    _VERSION[0] += 1
 
 
 _DEFAULT_VERBS: Mapping[str, EventType] = {verb.lower(): cls for verb, cls in VERBS.items()}
