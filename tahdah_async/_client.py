@@ -378,6 +378,7 @@ class TahdahClient:
             redacted = {**redacted, "Content-Type": "application/json"}
         attempts = self._max_retries + 1
         debug = log.isEnabledFor(logging.DEBUG)
+        shown = _Shown(url, self._token)
         for attempt in itertools.count(1):
             event = (
                 RequestEvent(
@@ -388,7 +389,7 @@ class TahdahClient:
             )
             if debug:
                 log.debug(
-                    "%s %s attempt %d/%d headers=%s", method, url, attempt, attempts, redacted
+                    "%s %s attempt %d/%d headers=%s", method, shown, attempt, attempts, redacted
                 )
             if event is not None:
                 await call_hooks(self._on_request, event)
@@ -397,12 +398,12 @@ class TahdahClient:
                     method, url, headers=headers, body=content, limits=self._aiohttp_timeout
                 )
             except APIConnectionError as exc:
-                log.debug("%s %s failed: %s", method, url, exc)
+                log.debug("%s %s failed: %s", method, shown, exc)
                 decision = self._decide(method, None, exc.request_sent, repeatable, None, attempt)
                 if not decision.retry:
                     if decision.note:
                         exc.add_note(decision.note)
-                        log.warning("%s %s: %s. %s", method, url, exc, decision.note)
+                        log.warning("%s %s: %s. %s", method, shown, exc, decision.note)
                     raise
                 error: TahdahError = exc
             else:
@@ -410,7 +411,7 @@ class TahdahClient:
                     log.debug(
                         "%s %s -> %d %s in %.1f ms",
                         method,
-                        url,
+                        shown,
                         response.status,
                         response.reason,
                         response.elapsed * 1000,
@@ -428,12 +429,12 @@ class TahdahClient:
                 )
                 if not decision.retry:
                     if decision.note:
-                        log.warning("%s %s: %s", method, url, error)
+                        log.warning("%s %s: %s", method, shown, error)
                     raise error
             log.info(
                 "retrying %s %s in %.2f s (attempt %d/%d): %s",
                 method,
-                url,
+                shown,
                 decision.delay,
                 attempt + 1,
                 attempts,
@@ -525,3 +526,16 @@ def _hooks(hook: Hook[E] | None) -> tuple[Hook[E], ...]:
     if not callable(hook):
         raise TypeError(f"a hook must be callable, got {type(hook).__name__}")
     return (hook,)
+
+
+class _Shown:
+    """A URL for log lines: formatted only when a line is, with the token masked in it."""
+
+    __slots__ = ("token", "url")
+
+    def __init__(self, url: URL, token: str) -> None:
+        self.url = url
+        self.token = token
+
+    def __str__(self) -> str:
+        return str(self.url).replace(self.token, "***")

@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 import cattrs
 
-from .._converter import converter, explain
+from .._converter import converter, explain, to_camel, wire_name
 from ..models import (
     BadgeRecipient,
     Candidate,
@@ -81,10 +81,10 @@ NO_CONTENT: Final = 204
 def path_id(call: Call, name: str, what: str) -> int:
     """Return a path id as an int; one that is not a number names nothing (404)."""
     text = call.params[name]
-    try:
-        return int(text)
-    except ValueError:
-        raise not_found(what, text) from None
+    # Plain ASCII digits only: int() would also read "1_001", "+1001", " 1001", other scripts.
+    if not (text.isascii() and text.isdigit()):
+        raise not_found(what, text)
+    return int(text)
 
 
 def entity(state: FakeState, call: Call, name: str = "legalEntityId") -> LegalEntityRecord:
@@ -121,11 +121,25 @@ def model_body(data: Any, model: type[Model], required: tuple[str, ...] = ()) ->
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
         for line in explain(exc).split("; "):
             message, _, where = line.rpartition(" @ ")
-            errors.setdefault(where.removeprefix("$.") or "$", []).append(message or line)
+            errors.setdefault(_wire_path(model, where), []).append(message or line)
         instance = None
     if errors or instance is None:
         raise Problem(400, "One or more validation errors occurred.", errors=errors)
     return instance
+
+
+def _wire_path(model: type[Model], where: str) -> str:
+    """The path of an error in wire names, as the client sent them (``$.monthly_price`` is
+    ``monthlyPrice``)."""
+    path = where.removeprefix("$").removeprefix(".")
+    if not path:
+        return "$"
+    head, dot, rest = path.partition(".")
+    name, bracket, index = head.partition("[")
+    fields = {f.name: wire_name(f) for f in attrs.fields(model)}
+    head = fields.get(name, to_camel(name)) + bracket + index
+    tail = ".".join(to_camel(part) for part in rest.split(".")) if rest else ""
+    return head + dot + tail
 
 
 def wire(instance: Model) -> dict[str, Any]:
@@ -139,6 +153,15 @@ def list_of(data: Any, field: str) -> list[Any]:
         raise invalid(field, f"The {field} field is required and must be an array.")
     items: list[Any] = data[field]
     return items
+
+
+def _is_id(value: object) -> bool:
+    """Whether a body value is an id: an int, or a string of ASCII digits."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (
+        isinstance(value, str) and value.isascii() and value.isdigit()
+    )
 
 
 # -- trust groups --------------------------------------------------------------------------
@@ -296,6 +319,8 @@ def event_credits_add(state: FakeState, call: Call) -> Reply:
             credit = converter.structure(item, EventTemplateCredit)
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
             raise invalid(f"eventTemplateCredits[{index}]", explain(exc)) from None
+        if not _is_id(credit.event_template_id):
+            raise invalid(f"eventTemplateCredits[{index}]", "eventTemplateId must be an id.")
         changes.append((int(credit.event_template_id), credit.number_of_credits))
     if not changes:
         raise invalid("eventTemplateCredits", "At least one credit change is required.")
@@ -312,11 +337,12 @@ def event_credits_add(state: FakeState, call: Call) -> Reply:
                 f"cannot remove {-total}"
             )
     state.idempotency_keys.add(key)
-    for template, amount in changes:
+    # Applied as the net change per template, which is what was checked above.
+    for template, amount in needed.items():
         lots = state.credits.setdefault((owner.id, template), [])
         if amount > 0:
             lots.append(CreditLot(order_number=order, remaining=amount, sequence=state.next_id()))
-        else:
+        elif amount < 0:
             _draw(lots, -amount, order)
     balances = [
         {"eventTemplateId": template, "balance": state.balance(owner.id, template)}
@@ -337,7 +363,10 @@ def event_credits_add(state: FakeState, call: Call) -> Reply:
 
 def _draw(lots: list[CreditLot], amount: int, order: str | None) -> None:
     """Remove credits: the given order's lots first, then the others oldest first."""
-    ordered = sorted(lots, key=lambda lot: (lot.order_number != order, lot.sequence))
+    if order is None:
+        ordered = sorted(lots, key=lambda lot: lot.sequence)
+    else:
+        ordered = sorted(lots, key=lambda lot: (lot.order_number != order, lot.sequence))
     for lot in ordered:
         taken = min(lot.remaining, amount)
         lot.remaining -= taken
@@ -441,7 +470,7 @@ def learning_experiences_register_learners(state: FakeState, call: Call) -> Repl
     items = list_of(call.body, "candidateIds")
     if not items:
         raise invalid("candidateIds", "At least one learner is required.")
-    learners = []
+    learners: list[LearnerRegistration] = []
     for index, item in enumerate(items):
         field = f"candidateIds[{index}]"
         try:
@@ -450,7 +479,9 @@ def learning_experiences_register_learners(state: FakeState, call: Call) -> Repl
             raise invalid(field, explain(exc)) from None
         if learner.candidate_id not in state.candidates:
             raise unprocessable(f"{field}: no candidate with id {learner.candidate_id}")
-        if any(r.candidate_id == learner.candidate_id for r in target.registrations):
+        if learner.candidate_id in target.registered or any(
+            earlier.candidate_id == learner.candidate_id for earlier in learners
+        ):
             raise conflict(f"Candidate {learner.candidate_id} is already registered on {target.id}")
         learners.append(learner)
     made = []
@@ -463,6 +494,7 @@ def learning_experiences_register_learners(state: FakeState, call: Call) -> Repl
             behavior=learner.behavior,
         )
         target.registrations.append(registration)
+        target.registered.add(registration.candidate_id)
         made.append(registration)
     # The documented response: every value a string.
     body = [
@@ -557,7 +589,7 @@ def match_learner(
         if not isinstance(value, int | str):
             continue
         for candidate in state.candidates.values():
-            if candidate.wire().get(field) == value:
+            if candidate.legal_entity_id == owner.id and candidate.wire().get(field) == value:
                 for name, given in (
                     ("firstName", recipient.first_name),
                     ("lastName", recipient.last_name),
@@ -598,6 +630,8 @@ def legal_entities_create(state: FakeState, call: Call) -> Reply:
             isinstance(g, int) and not isinstance(g, bool) for g in group_ids
         ):
             raise invalid("trustGroupIds", "Must be an array of trust group ids.")
+        if len(set(group_ids)) != len(group_ids):
+            raise conflict("A trust group is named twice in trustGroupIds")
         for group_id in group_ids:
             group = state.trust_groups.get(group_id)
             if group is None or group.owner_id != owner.id:
@@ -632,8 +666,11 @@ def legal_entities_connect_person(state: FakeState, call: Call) -> Reply:
     email = data.get("email")
     if candidate_id is None and not email:
         raise invalid("candidateId", "A candidateId or an email is required.")
-    if candidate_id is not None and int(candidate_id) not in state.candidates:
-        raise unprocessable(f"No candidate with id {candidate_id}")
+    if candidate_id is not None:
+        if not _is_id(candidate_id):
+            raise invalid("candidateId", "The candidateId field must be a candidate id.")
+        if int(candidate_id) not in state.candidates:
+            raise unprocessable(f"No candidate with id {candidate_id}")
     for existing in child.people:
         same = (candidate_id is not None and existing.get("candidateId") == candidate_id) or (
             email and existing.get("email") == email

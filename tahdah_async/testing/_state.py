@@ -153,6 +153,8 @@ class Experience:
     legal_entity_id: int
     data: dict[str, Any]
     registrations: list[Registration] = attrs.field(factory=list)
+    registered: set[int] = attrs.field(factory=set)
+    """The candidate ids in ``registrations``, for quick lookups."""
 
     def wire(self) -> dict[str, Any]:
         return {"id": self.id, **self.data}
