@@ -448,7 +448,7 @@ BENCHMARKS: dict[str, Callable[[int, bool], list[Row]]] = {
 
 def machine() -> dict[str, Any]:
     versions = {}
-    for package in ("aiohttp", "attrs", "cattrs", "anyio", "yarl", "multidict"):
+    for package in ("aiohttp", "attrs", "cattrs", "anyio", "orjson", "yarl", "multidict"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
