@@ -194,17 +194,6 @@ MAX_WORKERS = 1024
 """The most workers a batch starts (for a limiter with more, or infinite, tokens)."""
 
 
-@attrs.define
-class _Tally:
-    total: int | None
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-    def snapshot(self) -> Progress:
-        return Progress(self.total, self.ok, self.failed, self.skipped)
-
-
 async def _run(
     items: Iterable[T],
     operation: Callable[[list[T]], Awaitable[Sequence[R]]],
@@ -221,17 +210,17 @@ async def _run(
     finished = frozenset(done)
     total = len(items) if isinstance(items, Sequence) else None
     results: dict[int, ItemResult[T, R]] = {}
-    tally = _Tally(total)
+    tally = dict.fromkeys(("ok", "failed", "skipped"), 0)
     stopped_by: Exception | None = None
 
     def settle(index: int, result: ItemResult[T, R]) -> None:
         results[index] = result
         if result.outcome != "cancelled":
-            setattr(tally, result.outcome, getattr(tally, result.outcome) + 1)
+            tally[result.outcome] += 1
         if recorder is not None:
             recorder.record(result)
         if progress is not None and result.outcome != "cancelled":
-            progress(tally.snapshot())
+            progress(Progress(total, **tally))
 
     def chunks() -> Iterator[list[tuple[int, str, T]]]:
         chunk: list[tuple[int, str, T]] = []
