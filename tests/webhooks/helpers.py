@@ -55,7 +55,7 @@ __all__ = [
     "webhook_client",
 ]
 
-SHARED = Path(__file__).parents[3] / "shared" / "tahdah-api"
+SHARED = Path(__file__).parents[1] / "reference"
 VECTORS_PATH = SHARED / "signature-vectors.json"
 REFERENCE_PATH = SHARED / "REFERENCE.md"
 
