@@ -229,7 +229,7 @@ class WebhookReceiver:
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None or len(signature) != SIGNATURE_LENGTH:
             return _Outcome(UNAUTHORIZED, "invalid_signature")
-        body = await _read(request, length, self._max_body_size)
+        body = await _read(request, self._max_body_size)
         if body is None:
             return _Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
         sha256 = hashlib.sha256(body).hexdigest()
@@ -353,9 +353,9 @@ RECEIVER: Final = web.AppKey("tahdah_webhook_receiver", WebhookReceiver)
 """The key under which ``create_webhook_app`` stores its receiver (``app[RECEIVER]``)."""
 
 
-async def _read(request: web.Request, length: int | None, limit: int) -> bytes | None:
-    if length is not None:  # already checked against the limit: read it in one go
-        return await request.content.read()
+async def _read(request: web.Request, limit: int) -> bytes | None:
+    # Always counted as it arrives: Content-Length is the size on the wire, and aiohttp
+    # inflates a compressed body, so only the bytes read say how large it really is.
     chunks = []
     size = 0
     async for chunk in request.content.iter_chunked(_CHUNK):

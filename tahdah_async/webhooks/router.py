@@ -150,16 +150,16 @@ class WebhookRouter:
         if isinstance(target, str):
             if not target.strip():
                 raise ValueError("a verb must not be empty")
-            _changed()
             bucket = self._by_verb.setdefault(_norm(target), [])
         elif isinstance(target, type):
-            _changed()
             bucket = self._by_type.setdefault(target, [])
         else:
             raise TypeError(f"on() takes an event type or a verb, got {type(target).__name__}")
 
         def register(handler: Handler[Any]) -> Handler[Any]:
-            bucket.append(_Registration(_coroutine(handler), limit))
+            registration = _Registration(_coroutine(handler), limit)
+            _changed()  # when the handler is added, not when on() is called
+            bucket.append(registration)
             return handler
 
         return register

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gzip
 import hashlib
 import json
 import logging
@@ -212,6 +213,22 @@ async def test_a_body_over_the_limit_with_content_length_is_413(recorder: Record
         assert recorder.ran == 0
         check(await post_signed(client, padded(100), verb=VERB), 200, "processed")
         assert recorder.ran == 1
+
+
+async def test_a_compressed_body_is_measured_as_it_inflates(recorder: Recorder) -> None:
+    # The Content-Length of a gzip body is its compressed size; aiohttp inflates it on read.
+    inflated = padded(50_000)
+    compressed = gzip.compress(inflated)
+    assert len(compressed) < 1_000
+    headers = {
+        VERB_HEADER: VERB,
+        SIGNATURE_HEADER: sign(inflated, SECRET),
+        "Content-Encoding": "gzip",
+        "Content-Type": "application/json",
+    }
+    async with webhook_client(recorder.router, max_body_size=10_000) as client:
+        check(await post(client, compressed, headers), 413, "payload_too_large")
+    assert recorder.ran == 0
 
 
 async def test_an_oversized_body_is_413_even_without_a_signature(recorder: Recorder) -> None:

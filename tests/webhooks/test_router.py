@@ -573,3 +573,23 @@ def test_a_delivery_repr_hides_the_body_and_headers() -> None:
     assert "private@example.com" not in text
     assert "f" * 64 not in text
     assert "key-123" not in text
+
+
+async def test_a_handler_registered_after_a_dispatch_runs_on_the_next_one() -> None:
+    router = WebhookRouter()
+    ran: list[str] = []
+
+    async def first(event: object, delivery: Delivery) -> None:
+        ran.append("first")
+
+    async def second(event: object, delivery: Delivery) -> None:
+        ran.append("second")
+
+    register = router.on("custom.verb")
+    register(first)
+    delivery = make_delivery("custom.verb")
+    await router.dispatch(router.parse("custom.verb", {}), delivery)
+    register(second)  # the same decorator, used again after the lookup was cached
+    await router.dispatch(router.parse("custom.verb", {}), delivery)
+
+    assert ran == ["first", "first", "second"]
