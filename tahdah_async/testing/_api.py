@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
 
-from .._converter import converter, explain, to_camel, wire_name
+from .._converter import converter, wire_name
 from ..models import (
     BadgeRecipient,
     Candidate,
@@ -32,6 +32,7 @@ from ._state import (
     Badge,
     CandidateRecord,
     CreditLot,
+    Experience,
     FakeState,
     LegalEntityRecord,
     Membership,
@@ -40,12 +41,15 @@ from ._state import (
     TrustGroupRecord,
     conflict,
     invalid,
+    invalid_fields,
     not_found,
     stamp,
     unprocessable,
 )
 
 __all__ = ["Call", "Event", "Reply", "handler_for"]
+
+M = TypeVar("M", bound=Model)
 
 Event = tuple[str, dict[str, Any]]
 """A webhook to send: its verb and its payload."""
@@ -78,13 +82,33 @@ NO_CONTENT: Final = 204
 # -- shared checks -------------------------------------------------------------------------
 
 
+def as_id(value: object) -> int | None:
+    """Return ``value`` as an id if it is one (an int, or a string of plain ASCII digits)."""
+    # int() alone would also read True, "1_001", "+1001", " 1001" and other scripts' digits.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def id_list(value: object) -> list[int] | None:
+    """Return a JSON array of ids as ints, or None if it is not one."""
+    if not isinstance(value, list):
+        return None
+    ids = [ident for ident in map(as_id, value) if ident is not None]
+    return ids if len(ids) == len(value) else None
+
+
 def path_id(call: Call, name: str, what: str) -> int:
-    """Return a path id as an int; one that is not a number names nothing (404)."""
+    """Return a path id as an int; one that is not an id names nothing (404)."""
     text = call.params[name]
-    # Plain ASCII digits only: int() would also read "1_001", "+1001", " 1001", other scripts.
-    if not (text.isascii() and text.isdigit()):
+    ident = as_id(text)
+    if ident is None:
         raise not_found(what, text)
-    return int(text)
+    return ident
 
 
 def entity(state: FakeState, call: Call, name: str = "legalEntityId") -> LegalEntityRecord:
@@ -107,7 +131,7 @@ def owned_entity(state: FakeState, call: Call) -> tuple[LegalEntityRecord, Legal
     return owner, child
 
 
-def model_body(data: Any, model: type[Model], required: tuple[str, ...] = ()) -> Model:
+def model_body(data: Any, model: type[M], required: tuple[str, ...] = ()) -> M:
     """Check a JSON body against a model, as an ASP.NET server would: 400 with every error."""
     if not isinstance(data, dict):
         raise invalid("$", "The request body must be a JSON object.")
@@ -119,27 +143,48 @@ def model_body(data: Any, model: type[Model], required: tuple[str, ...] = ()) ->
     try:
         instance = converter.structure(data, model)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        for line in explain(exc).split("; "):
-            message, _, where = line.rpartition(" @ ")
-            errors.setdefault(_wire_path(model, where), []).append(message or line)
-        instance = None
-    if errors or instance is None:
-        raise Problem(400, "One or more validation errors occurred.", errors=errors)
+        for where, message in wire_errors(exc):
+            errors.setdefault(where or "$", []).append(message)
+        raise invalid_fields(errors) from None
+    if errors:
+        raise invalid_fields(errors)
     return instance
 
 
-def _wire_path(model: type[Model], where: str) -> str:
-    """The path of an error in wire names, as the client sent them (``$.monthly_price`` is
-    ``monthlyPrice``)."""
-    path = where.removeprefix("$").removeprefix(".")
-    if not path:
-        return "$"
-    head, dot, rest = path.partition(".")
-    name, bracket, index = head.partition("[")
-    fields = {f.name: wire_name(f) for f in attrs.fields(model)}
-    head = fields.get(name, to_camel(name)) + bracket + index
-    tail = ".".join(to_camel(part) for part in rest.split(".")) if rest else ""
-    return head + dot + tail
+def body_item(item: Any, model: type[M], field: str) -> M:
+    """Check one element of a body's array against a model: 400 naming the element."""
+    try:
+        return converter.structure(item, model)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        messages = [
+            f"{where}: {message}" if where else message for where, message in wire_errors(exc)
+        ]
+        raise invalid_fields({field: messages}) from None
+
+
+def wire_errors(error: BaseException, path: str = "") -> Iterator[tuple[str, str]]:
+    """Yield each problem of a structuring error with its path in wire names, as the client
+    sent them (``monthlyPrice``, ``roles[0].name``); the path of the value itself is ``""``."""
+    if isinstance(error, cattrs.ClassValidationError):
+        names = {f.name: wire_name(f) for f in attrs.fields(error.cl)}
+        with_notes, without = error.group_exceptions()
+        for inner, note in with_notes:
+            name = names.get(note.name, note.name)
+            where = f"{path}.{name}" if path else name
+            if isinstance(inner, KeyError):
+                yield where, f"The {name} field is required."
+            else:
+                yield from wire_errors(inner, where)
+        for inner in without:
+            yield from wire_errors(inner, path)
+    elif isinstance(error, cattrs.IterableValidationError):
+        with_index, without = error.group_exceptions()
+        for inner, index_note in with_index:
+            yield from wire_errors(inner, f"{path}[{index_note.index}]")
+        for inner in without:
+            yield from wire_errors(inner, path)
+    else:
+        yield path, str(error) or type(error).__name__
 
 
 def wire(instance: Model) -> dict[str, Any]:
@@ -153,15 +198,6 @@ def list_of(data: Any, field: str) -> list[Any]:
         raise invalid(field, f"The {field} field is required and must be an array.")
     items: list[Any] = data[field]
     return items
-
-
-def _is_id(value: object) -> bool:
-    """Whether a body value is an id: an int, or a string of ASCII digits."""
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (
-        isinstance(value, str) and value.isascii() and value.isdigit()
-    )
 
 
 # -- trust groups --------------------------------------------------------------------------
@@ -210,10 +246,9 @@ def _group_filter(state: FakeState, owner: LegalEntityRecord, call: Call) -> lis
     wanted = call.query.get("trustGroupIds")
     if wanted is None:
         return groups
-    try:
-        ids = {int(part) for part in wanted.split(",") if part.strip()}
-    except ValueError:
-        raise invalid("trustGroupIds", "Must be a comma-separated list of ids.") from None
+    ids = {as_id(part.strip()) for part in wanted.split(",") if part.strip()}
+    if None in ids:
+        raise invalid("trustGroupIds", "Must be a comma-separated list of ids.")
     return [g for g in groups if g.id in ids]
 
 
@@ -268,11 +303,7 @@ def trust_groups_list_candidate_members(state: FakeState, call: Call) -> Reply:
 
 
 def add_membership(state: FakeState, group: TrustGroupRecord, member_id: int) -> Event:
-    """Put a legal entity into a group and return the webhook it fires (409 if already in)."""
-    if member_id not in state.legal_entities:
-        raise unprocessable(f"No legal entity with id {member_id} to add")
-    if member_id in group.members:
-        raise conflict(f"Legal entity {member_id} is already a member of trust group {group.id}")
+    """Put a legal entity into a group and return the webhook it fires; checks come first."""
     member = Membership(legal_entity_id=member_id, added_at=stamp())
     group.members[member_id] = member
     return ("trustGroups.member.added", member_wire(state, group, member))
@@ -282,11 +313,13 @@ def trust_groups_add_member(state: FakeState, call: Call) -> Reply:
     owner = entity(state, call)
     group = trust_group(state, owner, call)
     body = call.body
-    member_id = body.get("legalEntityId") if isinstance(body, dict) else None
-    if isinstance(member_id, str) and member_id.isdigit():
-        member_id = int(member_id)
-    if isinstance(member_id, bool) or not isinstance(member_id, int):
+    member_id = as_id(body.get("legalEntityId")) if isinstance(body, dict) else None
+    if member_id is None:
         raise invalid("legalEntityId", "The legalEntityId field is required and must be an id.")
+    if member_id not in state.legal_entities:
+        raise unprocessable(f"No legal entity with id {member_id} to add")
+    if member_id in group.members:
+        raise conflict(f"Legal entity {member_id} is already a member of trust group {group.id}")
     return Reply(NO_CONTENT, events=(add_membership(state, group, member_id),))
 
 
@@ -315,13 +348,12 @@ def event_credits_add(state: FakeState, call: Call) -> Reply:
         raise invalid("orderNumber", "The orderNumber field must be a string.")
     changes = []
     for index, item in enumerate(list_of(body, "eventTemplateCredits")):
-        try:
-            credit = converter.structure(item, EventTemplateCredit)
-        except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-            raise invalid(f"eventTemplateCredits[{index}]", explain(exc)) from None
-        if not _is_id(credit.event_template_id):
-            raise invalid(f"eventTemplateCredits[{index}]", "eventTemplateId must be an id.")
-        changes.append((int(credit.event_template_id), credit.number_of_credits))
+        field = f"eventTemplateCredits[{index}]"
+        credit = body_item(item, EventTemplateCredit, field)
+        template = as_id(credit.event_template_id)
+        if template is None:
+            raise invalid(field, "eventTemplateId: expected an id")
+        changes.append((template, credit.number_of_credits))
     if not changes:
         raise invalid("eventTemplateCredits", "At least one credit change is required.")
     if key in state.idempotency_keys:
@@ -438,7 +470,7 @@ def ledger_entry(
 def tracker_candidate_targets(state: FakeState, call: Call) -> Reply:
     owner = entity(state, call)
     candidate_id = path_id(call, "candidateId", "candidate")
-    if candidate_id not in state.candidates:
+    if state.candidate_of(owner.id, candidate_id) is None:
         raise not_found("candidate", candidate_id)
     targets = [
         t.wire()
@@ -456,7 +488,7 @@ def tracker_legal_entity_targets(state: FakeState, call: Call) -> Reply:
 # -- learning experiences and pathways -----------------------------------------------------
 
 
-def experience(state: FakeState, owner: LegalEntityRecord, call: Call, name: str) -> Any:
+def experience(state: FakeState, owner: LegalEntityRecord, call: Call, name: str) -> Experience:
     ident = path_id(call, name, "learning experience")
     found = state.experiences.get(ident)
     if found is None or found.legal_entity_id != owner.id:
@@ -470,20 +502,26 @@ def learning_experiences_register_learners(state: FakeState, call: Call) -> Repl
     items = list_of(call.body, "candidateIds")
     if not items:
         raise invalid("candidateIds", "At least one learner is required.")
-    learners: list[LearnerRegistration] = []
-    for index, item in enumerate(items):
-        field = f"candidateIds[{index}]"
-        try:
-            learner = converter.structure(item, LearnerRegistration)
-        except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-            raise invalid(field, explain(exc)) from None
-        if learner.candidate_id not in state.candidates:
-            raise unprocessable(f"{field}: no candidate with id {learner.candidate_id}")
-        if learner.candidate_id in target.registered or any(
-            earlier.candidate_id == learner.candidate_id for earlier in learners
-        ):
+    learners = [
+        body_item(item, LearnerRegistration, f"candidateIds[{index}]")
+        for index, item in enumerate(items)
+    ]
+    # Every malformed item is a 400 before any rule about the state is checked.
+    named: set[int] = set()
+    for index, learner in enumerate(learners):
+        if learner.candidate_id in named:
+            raise invalid(
+                f"candidateIds[{index}]",
+                f"candidateId: candidate {learner.candidate_id} is named twice in this request",
+            )
+        named.add(learner.candidate_id)
+    for index, learner in enumerate(learners):
+        if state.candidate_of(owner.id, learner.candidate_id) is None:
+            raise unprocessable(
+                f"candidateIds[{index}]: no candidate with id {learner.candidate_id}"
+            )
+        if learner.candidate_id in target.registered:
             raise conflict(f"Candidate {learner.candidate_id} is already registered on {target.id}")
-        learners.append(learner)
     made = []
     for learner in learners:
         registration = Registration(
@@ -561,7 +599,6 @@ def digital_badges_issue(state: FakeState, call: Call) -> Reply:
     if template is None or template["legalEntityId"] != owner.id:
         raise not_found("badge template", template_id)
     recipient = model_body(call.body, BadgeRecipient)
-    assert isinstance(recipient, BadgeRecipient)
     candidate, events = match_learner(state, owner, recipient)
     badge = Badge(
         template_id=template_id,
@@ -585,11 +622,13 @@ def match_learner(
     )
     if not any(isinstance(value, int | str) and str(value).strip() for _, value in keys):
         raise invalid("learner", "An externalId, candidateId or email is required.")
+    # Only the issuer's learners (or its entities'): never another provider's candidate.
+    learners = [c for c in state.candidates.values() if state.acts_for(owner.id, c.legal_entity_id)]
     for field, value in keys:
         if not isinstance(value, int | str):
             continue
-        for candidate in state.candidates.values():
-            if candidate.legal_entity_id == owner.id and candidate.wire().get(field) == value:
+        for candidate in learners:
+            if candidate.wire().get(field) == value:
                 for name, given in (
                     ("firstName", recipient.first_name),
                     ("lastName", recipient.last_name),
@@ -621,27 +660,26 @@ def legal_entities_get(state: FakeState, call: Call) -> Reply:
 def legal_entities_create(state: FakeState, call: Call) -> Reply:
     owner = entity(state, call, "legalEntityOwnerId")
     body = dict(call.body) if isinstance(call.body, dict) else call.body
-    group_ids = body.pop("trustGroupIds", None) if isinstance(body, dict) else None
+    given = body.pop("trustGroupIds", None) if isinstance(body, dict) else None
     data = wire(model_body(body, LegalEntity, required=("name",)))
     data.pop("id", None)
+    group_ids = [] if given is None else id_list(given)
+    if group_ids is None:
+        raise invalid("trustGroupIds", "Must be an array of trust group ids.")
+    if len(set(group_ids)) != len(group_ids):
+        raise invalid("trustGroupIds", "A trust group is named twice.")
     groups = []
-    if group_ids is not None:
-        if not isinstance(group_ids, list) or not all(
-            isinstance(g, int) and not isinstance(g, bool) for g in group_ids
-        ):
-            raise invalid("trustGroupIds", "Must be an array of trust group ids.")
-        if len(set(group_ids)) != len(group_ids):
-            raise conflict("A trust group is named twice in trustGroupIds")
-        for group_id in group_ids:
-            group = state.trust_groups.get(group_id)
-            if group is None or group.owner_id != owner.id:
-                raise unprocessable(f"Trust group {group_id} is not one of {owner.id}'s")
-            groups.append(group)
+    for group_id in group_ids:
+        group = state.trust_groups.get(group_id)
+        if group is None or group.owner_id != owner.id:
+            raise unprocessable(f"Trust group {group_id} is not one of {owner.id}'s")
+        groups.append(group)
     if any(
         e.owner_id == owner.id and e.data.get("name") == data["name"]
         for e in state.legal_entities.values()
     ):
         raise conflict(f"Legal entity {owner.id} already owns one named {data['name']!r}")
+    # Everything is checked: from here on nothing refuses, so nothing is half-applied.
     data.setdefault("addedAt", stamp())
     record = LegalEntityRecord(id=state.next_id(), owner_id=owner.id, data=data)
     state.legal_entities[record.id] = record
@@ -652,25 +690,25 @@ def legal_entities_create(state: FakeState, call: Call) -> Reply:
 
 def legal_entities_connect_person(state: FakeState, call: Call) -> Reply:
     owner, child = owned_entity(state, call)
-    person = model_body(call.body, Person)
-    assert isinstance(person, Person)
+    data = wire(model_body(call.body, Person))
+    data.pop("legalEntityId", None)
+    email = data.get("email")
+    candidate_id = None
+    if data.get("candidateId") is not None:
+        candidate_id = as_id(data["candidateId"])
+        if candidate_id is None:
+            raise invalid("candidateId", "The candidateId field must be a candidate id.")
+        data["candidateId"] = candidate_id
+    elif not email:
+        raise invalid("candidateId", "A candidateId or an email is required.")
     if not any(
         g.owner_id == owner.id and child.id in g.members for g in state.trust_groups.values()
     ):
         raise unprocessable(
             f"Legal entity {child.id} is not a member of any trust group of {owner.id}"
         )
-    data = wire(person)
-    data.pop("legalEntityId", None)
-    candidate_id = data.get("candidateId")
-    email = data.get("email")
-    if candidate_id is None and not email:
-        raise invalid("candidateId", "A candidateId or an email is required.")
-    if candidate_id is not None:
-        if not _is_id(candidate_id):
-            raise invalid("candidateId", "The candidateId field must be a candidate id.")
-        if int(candidate_id) not in state.candidates:
-            raise unprocessable(f"No candidate with id {candidate_id}")
+    if candidate_id is not None and state.candidate_of(owner.id, candidate_id) is None:
+        raise unprocessable(f"No candidate with id {candidate_id}")
     for existing in child.people:
         same = (candidate_id is not None and existing.get("candidateId") == candidate_id) or (
             email and existing.get("email") == email

@@ -65,9 +65,14 @@ def not_found(what: str, ident: object) -> Problem:
     return Problem(404, "Not Found", detail=f"No {what} with id {ident}")
 
 
+def invalid_fields(errors: Mapping[str, list[str]]) -> Problem:
+    """Return the 400 for a body with invalid fields, keyed by their wire paths."""
+    return Problem(400, "One or more validation errors occurred.", errors=errors)
+
+
 def invalid(field: str, message: str) -> Problem:
     """Return the 400 for one invalid field."""
-    return Problem(400, "One or more validation errors occurred.", errors={field: [message]})
+    return invalid_fields({field: [message]})
 
 
 def unprocessable(detail: str) -> Problem:
@@ -222,6 +227,17 @@ class FakeState:
         return sum(
             lot.remaining for lot in self.credits.get((legal_entity_id, event_template_id), [])
         )
+
+    def candidate_of(self, legal_entity_id: int, candidate_id: int) -> CandidateRecord | None:
+        """Return a candidate of a legal entity (its own, or of one it owns), else None.
+
+        Another provider's candidate is answered like an unknown id, so ids never leak across
+        providers.
+        """
+        found = self.candidates.get(candidate_id)
+        if found is None or not self.acts_for(legal_entity_id, found.legal_entity_id):
+            return None
+        return found
 
     def acts_for(self, token_entity: int, legal_entity_id: int) -> bool:
         """Whether a key bound to ``token_entity`` may act for ``legal_entity_id``: itself, or
