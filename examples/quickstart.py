@@ -1,9 +1,9 @@
 """Quick start: the client against a small local stand-in for the Tahdah API.
 
-Run it with ``bash scripts/example``. It starts an aiohttp server on loopback that answers a
-few routes the way the reference documents them, then uses the real client: it creates a
-candidate, registers it on a learning experience, lists trust groups, adds event credits
-(surviving one 503 on the way) and shows the typed error a refused request raises.
+Run it with ``python examples/quickstart.py``. It starts an aiohttp server on loopback that
+answers a few routes the way the reference documents them, then uses the real client: it
+creates a candidate, registers it on a learning experience, lists trust groups, adds event
+credits (surviving one 503 on the way) and shows the typed error a refused request raises.
 """
 
 from __future__ import annotations

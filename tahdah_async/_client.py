@@ -11,6 +11,7 @@ import platform
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final, ParamSpec, TypeVar
 from urllib.parse import quote
 
@@ -162,7 +163,10 @@ class TahdahClient:
     def _bind_resources(self) -> None:
         # What every request of this client (or view) sends, computed once.
         self._send_headers = {**self._headers, "Authorization": f"Bearer {self._token}"}
-        self._redacted = {**self._headers, "Authorization": "Bearer ***"}
+        # Shared by every event of this client: read-only, so a hook cannot change it.
+        self._redacted: Mapping[str, str] = MappingProxyType(
+            {**self._headers, "Authorization": "Bearer ***"}
+        )
         self._path_prefix = self._base_url.raw_path.rstrip("/")
         self._aiohttp_timeout = self._timeout.to_aiohttp()
         self._hooked = bool(self._on_request or self._on_response or self._on_retry)

@@ -282,9 +282,11 @@ async def _run(
             raise first from None
         raise
     finally:
-        # Whatever never started because the batch stopped is "cancelled".
-        for chunk in pending:
-            settle_chunk(chunk, "cancelled")
+        # What never started because the batch stopped is "cancelled" when the items are a
+        # sequence; an iterator is not read any further (it may be endless).
+        if total is not None:
+            for chunk in pending:
+                settle_chunk(chunk, "cancelled")
     return BatchResult(tuple(results[index] for index in sorted(results)), stopped_by)
 
 

@@ -84,7 +84,6 @@ class Throttle:
         while (wait := self.paused_for()) > 0:
             await self._sleep(wait)
         await self._limiter.acquire()
-        self._entered.set(self._generation)
         # A 429 may have arrived while this task queued for a slot: honour it too.
         try:
             while (wait := self.paused_for()) > 0:
@@ -92,6 +91,7 @@ class Throttle:
         except BaseException:
             self._limiter.release()
             raise
+        self._entered.set(self._generation)
 
     async def __aexit__(
         self,
@@ -112,8 +112,11 @@ class Throttle:
         now = self._clock()
         pause = self.default_pause if retry_after is None else retry_after
         self._paused_until = max(self._paused_until, now + min(max(pause, 0.0), self.max_pause))
-        if now >= self._cut_until:
-            # Many calls in flight see the same 429 storm: cut once for all of them.
+        started = self._entered.get(None)  # None: reported from outside a throttled call
+        cut = now >= self._cut_until if started is None else started == self._generation
+        if cut:
+            # Calls in flight see the same 429 storm: only one started under the current
+            # limit cuts it, so a burst of 429s halves the limit once.
             self._limiter.total_tokens = max(self.min_concurrency, self.limit // 2)
             self._generation += 1
             self._successes = 0

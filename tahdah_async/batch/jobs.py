@@ -20,7 +20,7 @@ import attrs
 import cattrs
 
 from .._converter import converter, explain
-from ..errors import AuthenticationError, ConflictError
+from ..errors import AuthenticationError, ConflictError, PermissionDeniedError
 from ..models import Candidate, EventTemplateCredit, LearnerRegistration
 from ._report import ReportRow, ReportWriter, describe, read_report
 from ._runner import (
@@ -50,6 +50,8 @@ __all__ = [
 
 STOP_ON: tuple[type[Exception], ...] = (AuthenticationError,)
 """Errors that stop a job at once: a refused API key would refuse every later call too."""
+IMPORT_STOP_ON: tuple[type[Exception], ...] = (AuthenticationError, PermissionDeniedError)
+"""An import acts for one legal entity: a 403 there would refuse every learner too."""
 
 
 # -- learners ------------------------------------------------------------------------------
@@ -216,7 +218,8 @@ async def import_learners(
         resume: an earlier run's report (or its path): done learners are skipped, created
             ones only registered.
         progress: called with a :class:`Progress` of learners after each outcome.
-        fail_fast: stop at the first failure (a refused API key always stops the job).
+        fail_fast: stop at the first failure (a key refused with 401 or 403 always stops
+            the job).
 
     Raises:
         ValueError: a learner without a behaviour code when ``behavior`` is not given, or
@@ -250,6 +253,7 @@ async def import_learners(
 
     try:
         existing: dict[str, int | str] = {}
+        resumed: set[str] = set()  # created by an earlier run, perhaps registered too
         to_create: list[Learner] = []
         for item in items:
             row = rows.get(item.key)
@@ -257,6 +261,7 @@ async def import_learners(
                 settle(ItemResult(item.key, item, "skipped"), row.id)
             elif row is not None and row.id:
                 existing[item.key] = _int_or_str(row.id)
+                resumed.add(item.key)
             else:
                 to_create.append(item)
 
@@ -268,21 +273,26 @@ async def import_learners(
                 writer.write(ReportRow(item.key, "created", _str(made.id)))
             return made.id
 
+        class Created:
+            """Phase 1 outcomes, as they happen: a created learner waits for phase 2."""
+
+            def record(self, result: ItemResult[Learner, int | str]) -> None:
+                if result.outcome == "ok":
+                    assert result.value is not None
+                    existing[result.key] = result.value
+                else:
+                    settle(ItemResult(result.key, result.item, result.outcome, error=result.error))
+
         created = await run_batch(
             to_create,
             create,
             concurrency=concurrency,
             key=_key,
             fail_fast=fail_fast,
-            stop_on=STOP_ON,
+            stop_on=IMPORT_STOP_ON,
+            recorder=Created(),
         )
         stopped_by = created.stopped_by
-        for result in created.results:
-            if result.outcome == "ok":
-                assert result.value is not None
-                existing[result.key] = result.value
-            else:
-                settle(ItemResult(result.key, result.item, result.outcome, error=result.error))
 
         def registration(item: Learner) -> LearnerRegistration:
             code = item.behavior if item.behavior is not None else behavior
@@ -309,20 +319,46 @@ async def import_learners(
                 for item in chunk
             ]
 
+        async def register_again(item: Learner) -> ImportedLearner:
+            # An interrupted run may have registered it before its report said so.
+            try:
+                (made,) = await register([item])
+            except ConflictError:
+                raise AlreadyDone(ImportedLearner(existing[item.key], "")) from None
+            return made
+
+        class Registered:
+            """Phase 2 outcomes, reported as they happen."""
+
+            def record(self, result: ItemResult[Learner, ImportedLearner]) -> None:
+                settle(result, existing[result.key])
+
         ready = [item for item in items if item.key in existing]
         if stopped_by is None:
+            # Learners an earlier run created go one by one, so one already registered (409)
+            # is told apart from the rest; the new ones go in chunks.
+            again = await run_batch(
+                [item for item in ready if item.key in resumed],
+                register_again,
+                concurrency=concurrency,
+                key=_key,
+                fail_fast=fail_fast,
+                stop_on=IMPORT_STOP_ON,
+                recorder=Registered(),
+            )
+            stopped_by = again.stopped_by
+        if stopped_by is None:
             registered = await run_chunked(
-                ready,
+                [item for item in ready if item.key not in resumed],
                 register,
                 chunk_size=chunk_size,
                 concurrency=concurrency,
                 key=_key,
                 fail_fast=fail_fast,
-                stop_on=STOP_ON,
+                stop_on=IMPORT_STOP_ON,
+                recorder=Registered(),
             )
             stopped_by = registered.stopped_by
-            for outcome in registered.results:
-                settle(outcome, existing[outcome.key])
         for item in ready:
             if item.key not in outcomes:
                 settle(ItemResult(item.key, item, "cancelled"), existing[item.key])

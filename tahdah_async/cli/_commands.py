@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import click
 from aiohttp import web
 from rich.console import Console
@@ -152,9 +153,11 @@ def fake_server(
             await fake.start()
         except OSError as exc:
             raise Failed(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_USAGE) from None
+        (experience,) = fake.seed(experiences=[{"name": "Sample experience"}]).experiences
         try:
             say(f"fake Tahdah API listening on {fake.url}")
             say(f"token: {fake.token}  (acts for legal entity {fake.owner_id})")
+            say(f"learning experience {experience} is ready for import-learners")
             for url in webhook_urls:
                 say(f"webhooks go to {url}")
             say("stop with Ctrl-C")
@@ -247,7 +250,7 @@ def send(
     async def deliver() -> int:
         try:
             reply = await deliver_webhook(url, verb, payload, secret=secret)
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise Failed(f"could not deliver to {url}: {exc}", EXIT_UNREACHABLE) from None
         say(f"{reply.status}")
         if reply.body not in (None, ""):

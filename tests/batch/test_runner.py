@@ -536,3 +536,17 @@ async def test_a_failing_progress_callback_raises_its_own_error() -> None:
 
     with pytest.raises(OSError, match="disk full"):
         await run_batch(range(3), work, progress=progress)
+
+
+async def test_stopping_a_batch_over_an_endless_iterator_returns() -> None:
+    async def work(item: int) -> int:
+        if item == 5:
+            raise ValueError("bad item")
+        return item
+
+    with anyio.fail_after(5):
+        result = await run_batch(itertools.count(), work, concurrency=2, fail_fast=True)
+
+    assert isinstance(result.stopped_by, ValueError)
+    assert result.counts["failed"] == 1
+    assert len(result.results) < 20  # what was never taken is not read, let alone reported

@@ -437,3 +437,29 @@ async def test_calls_in_flight_at_a_cut_do_not_count_towards_recovery() -> None:
         async with gate:
             pass
     assert gate.limit == 3
+
+
+async def test_a_burst_of_immediate_429s_cuts_the_limit_once() -> None:
+    gate, _ = throttle(16)
+    inside = [anyio.Event() for _ in range(8)]
+    go = anyio.Event()
+
+    async def call(index: int) -> None:
+        async with gate:
+            inside[index].set()
+            await go.wait()
+            raise rate_limit_error(0.0)  # no pause window to hide behind
+
+    async def limited(index: int) -> None:
+        with pytest.raises(RateLimitError):
+            await call(index)
+
+    async with anyio.create_task_group() as group:
+        for index in range(8):
+            group.start_soon(limited, index)
+        for event in inside:
+            await event.wait()
+        go.set()
+
+    assert gate.rate_limits == 8
+    assert gate.limit == 8

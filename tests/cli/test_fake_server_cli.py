@@ -23,6 +23,8 @@ async def started(child: Child, *webhook_urls: str) -> tuple[str, str, int]:
     """Read the fake's banner; return its URL, its token and the legal entity it acts for."""
     url = (await child.expect(r"^fake Tahdah API listening on (http://127\.0\.0\.1:\d+)$"))[1]
     token, owner = (await child.expect(r"^token: (\S+)  \(acts for legal entity (\d+)\)$")).groups()
+    experience = await child.line()
+    assert experience == f"learning experience {int(owner) + 1} is ready for import-learners"
     after = [await child.line() for _ in range(len(webhook_urls) + 1)]
     assert after == [*(f"webhooks go to {hook}" for hook in webhook_urls), "stop with Ctrl-C"]
     return url, token, int(owner)
