@@ -202,6 +202,10 @@ class _Rules:
         def structure(value: Any, _: Any) -> Any:
             if not isinstance(value, list | tuple):
                 raise TypeError(f"expected a list, got {_type_name(value)}")
+            try:  # the common case, without per-item bookkeeping
+                return kind([hook(element, item) for element in value])
+            except Exception:
+                pass
             out, errors = [], []
             for index, element in enumerate(value):
                 try:
