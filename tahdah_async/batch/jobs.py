@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import cattrs
 
-from .._converter import converter, explain
+from .._converter import converter, explain, to_camel
 from ..errors import AuthenticationError, ConflictError, PermissionDeniedError
 from ..models import Candidate, EventTemplateCredit, LearnerRegistration
 from ._report import ReportRow, ReportWriter, describe, read_report
@@ -33,6 +33,7 @@ from ._runner import (
     run_batch,
     run_chunked,
 )
+from ._throttle import Throttle
 
 if TYPE_CHECKING:
     from .._client import TahdahClient
@@ -155,7 +156,7 @@ def _learner(row: dict[str, str], line: int, path: object) -> Learner:
         raise LearnerFileError(f"{path}:{line}: the learner needs an external_id or an email")
     try:
         candidate = converter.structure(
-            {_camel(name): value for name, value in fields.items()}, Candidate
+            {to_camel(name): value for name, value in fields.items()}, Candidate
         )
     except cattrs.BaseValidationError as exc:
         raise LearnerFileError(f"{path}:{line}: {explain(exc)}") from None
@@ -179,11 +180,6 @@ def _learner(row: dict[str, str], line: int, path: object) -> Learner:
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 async def import_learners(
@@ -226,26 +222,25 @@ async def import_learners(
             two learners with the same key. Nothing is sent then.
     """
     items = [item if isinstance(item, Learner) else Learner(candidate=item) for item in learners]
-    keys: dict[str, Learner] = {}
+    keys: set[str] = set()
     for item in items:
         if item.key in keys:
             raise ValueError(f"two learners have the key {item.key!r}")
-        keys[item.key] = item
+        keys.add(item.key)
         if item.behavior is None and behavior is None:
             raise ValueError(f"learner {item.key!r} has no behavior and no default was given")
     rows = _resume_rows(resume)
     date = registration_date or dt.date.today()
     client = _throttled(client, concurrency)
-    writer = ReportWriter(report) if report is not None else None
+    writer = _writer(report)
     tally = Progress(len(items))
     outcomes: dict[str, ItemResult[Learner, ImportedLearner]] = {}
 
     def settle(result: ItemResult[Learner, ImportedLearner], ident: object = "") -> None:
         nonlocal tally
         outcomes[result.key] = result
-        if writer is not None:
-            error = "" if result.error is None else describe(result.error)
-            writer.write(ReportRow(result.key, result.outcome, _str(ident), error))
+        error = "" if result.error is None else describe(result.error)
+        writer.write(ReportRow(result.key, result.outcome, _str(ident), error))
         if result.outcome != "cancelled":
             tally = attrs.evolve(tally, **{result.outcome: getattr(tally, result.outcome) + 1})
             if progress is not None:
@@ -269,8 +264,7 @@ async def import_learners(
             made = await client.candidates.create(item.candidate)
             if not isinstance(made.id, int | str):
                 raise BatchError("the API returned no id for the new candidate")
-            if writer is not None:
-                writer.write(ReportRow(item.key, "created", _str(made.id)))
+            writer.write(ReportRow(item.key, "created", _str(made.id)))
             return made.id
 
         class Created:
@@ -363,8 +357,7 @@ async def import_learners(
             if item.key not in outcomes:
                 settle(ItemResult(item.key, item, "cancelled"), existing[item.key])
     finally:
-        if writer is not None:
-            writer.close()
+        writer.close()
     done = tuple(outcomes[item.key] for item in items if item.key in outcomes)
     return BatchResult(done, stopped_by)
 
@@ -426,11 +419,7 @@ async def add_credits(
     rows = _resume_rows(resume)
     client = _throttled(client, concurrency)
     sent: dict[str, str] = {}  # report key -> idempotency key
-    writer: ReportWriter | _NoReport = (
-        ReportWriter(report, id_of=lambda result: sent.get(result.key, ""))
-        if report is not None
-        else _NoReport()
-    )
+    writer = _writer(report, id_of=lambda result: sent.get(result.key, ""))
     with writer:
 
         async def add(item: CreditChange) -> str:
@@ -468,10 +457,15 @@ async def add_credits(
 
 
 class _NoReport:
+    """Stands in for a :class:`ReportWriter` when no report was asked for."""
+
     def __enter__(self) -> _NoReport:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
     def write(self, row: ReportRow) -> None:
@@ -479,6 +473,10 @@ class _NoReport:
 
     def record(self, result: ItemResult[Any, Any]) -> None:
         return None
+
+
+def _writer(report: str | os.PathLike[str] | None, **options: Any) -> ReportWriter | _NoReport:
+    return ReportWriter(report, **options) if report is not None else _NoReport()
 
 
 def _resume_rows(
@@ -492,8 +490,6 @@ def _resume_rows(
 
 
 def _throttled(client: TahdahClient, concurrency: Gate) -> TahdahClient:
-    from ._throttle import Throttle
-
     if isinstance(concurrency, Throttle):
         return client.with_options(on_retry=concurrency.on_retry)
     return client
