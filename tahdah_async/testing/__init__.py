@@ -13,7 +13,7 @@ The pytest plugin (``tahdah_async.testing.plugin``, registered automatically) ad
 fixtures ``fake_tahdah``, ``tahdah_client`` and ``tahdah_webhook``.
 """
 
-from ._faults import Fault, Faults
+from ._faults import Fault, Faults, Hold
 from ._sender import Attempt, WebhookDelivery
 from ._state import FakeState, Problem
 from .fake import FakeTahdah, RequestRecord, Seeded
@@ -25,6 +25,7 @@ __all__ = [
     "FakeTahdah",
     "Fault",
     "Faults",
+    "Hold",
     "Problem",
     "RequestRecord",
     "Seeded",

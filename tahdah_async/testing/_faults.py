@@ -2,25 +2,63 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterable
 from typing import Literal
 
 import attrs
 
-__all__ = ["Fault", "Faults"]
+__all__ = ["Fault", "Faults", "Hold"]
+
+
+class Hold:
+    """Calls the fake keeps waiting, body read, until the test releases them.
+
+    A test uses it to know, without measuring time, that calls are at the server: ``await
+    hold.arrived(3)`` returns once three calls are held, and :meth:`release` answers them (and
+    every later call the hold would have caught) as usual.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        """How many calls have reached the hold so far."""
+        self._released = asyncio.Event()
+        self._arrival = asyncio.Event()
+
+    @property
+    def released(self) -> bool:
+        """Whether :meth:`release` was called."""
+        return self._released.is_set()
+
+    async def arrived(self, count: int = 1) -> None:
+        """Wait until at least ``count`` calls have reached the hold."""
+        while self.count < count:
+            self._arrival.clear()
+            await self._arrival.wait()
+
+    def release(self) -> None:
+        """Let the held calls (and any later ones) go on to be answered."""
+        self._released.set()
+
+    async def enter(self) -> None:
+        """Called by the fake for each held call: count it, then wait for the release."""
+        self.count += 1
+        self._arrival.set()
+        await self._released.wait()
 
 
 @attrs.define
 class Fault:
     """One planned misbehaviour of the next matching calls."""
 
-    kind: Literal["status", "delay", "drop"]
+    kind: Literal["status", "delay", "drop", "hold"]
     times: int
     operation: str | None
     status: int = 503
     retry_after: float | None = None
     delay: float = 0.0
+    hold: Hold | None = None
 
 
 class Faults:
@@ -36,6 +74,8 @@ class Faults:
         self.planned: list[Fault] = []
         self.duplicate_webhooks = 0
         self.bad_signature_webhooks = 0
+        self.holds: list[Hold] = []
+        """Every hold planned so far, released or not."""
 
     def fail(
         self,
@@ -64,6 +104,16 @@ class Faults:
             raise ValueError("a delay must be a finite number of seconds, not negative")
         self._plan(Fault("delay", times, operation, delay=seconds))
 
+    def hold(self, *, times: int = 1, operation: str | None = None) -> Hold:
+        """Keep the next ``times`` matching calls waiting until the returned hold is released.
+
+        The body is read first, as for :meth:`delay`. Stopping the fake releases every hold.
+        """
+        hold = Hold()
+        self._plan(Fault("hold", times, operation, hold=hold))
+        self.holds.append(hold)
+        return hold
+
     def drop_connection(self, *, times: int = 1, operation: str | None = None) -> None:
         """Close the connection without answering the next ``times`` matching calls."""
         self._plan(Fault("drop", times, operation))
@@ -77,9 +127,15 @@ class Faults:
         self.bad_signature_webhooks += _positive(times)
 
     def clear(self) -> None:
-        """Forget every planned fault."""
+        """Forget every planned fault and release every hold."""
         self.planned.clear()
+        self.release_holds()
         self.duplicate_webhooks = self.bad_signature_webhooks = 0
+
+    def release_holds(self) -> None:
+        """Release every hold, so that no call stays waiting."""
+        for hold in self.holds:
+            hold.release()
 
     def take(self, operation: str) -> Fault | None:
         """Use up and return the first fault planned for ``operation``, if any."""

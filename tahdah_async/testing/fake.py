@@ -177,7 +177,8 @@ class FakeTahdah:
         await self._sender.start()
 
     async def stop(self) -> None:
-        """Stop serving and sending."""
+        """Stop serving and sending (held calls are released first)."""
+        self.faults.release_holds()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -373,7 +374,9 @@ class FakeTahdah:
         raw = await _read_body(request)
         if raw is None:
             return web.Response(status=400)  # never sent: the client went away mid-body
-        if fault is not None:
+        if fault is not None and fault.hold is not None:
+            await fault.hold.enter()
+        elif fault is not None:
             await asyncio.sleep(fault.delay)
         if self.latency:
             await asyncio.sleep(self.latency)
