@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses, core
+from hypothesis import HealthCheck, settings
 
 from tahdah_async import RetryPolicy, TahdahClient
 
@@ -29,6 +30,16 @@ if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).paramet
             super().__init__(*args, **kwargs)
 
     core.ClientResponse = _ShimResponse  # type: ignore[attr-defined]
+
+
+# Property tests judge behaviour, never speed: on a loaded machine an example may take seconds,
+# so neither Hypothesis' per-example deadline nor its "too slow" health checks apply.
+settings.register_profile(
+    "suite",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("suite")
 
 
 # -- no credential in any log line, across the whole suite ---------------------------------
