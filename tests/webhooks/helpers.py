@@ -2,8 +2,8 @@
 
 ::
 
-    async with webhook_client(router, secrets=SECRET) as client:
-        reply = await post_signed(client, b'{"id": 1}', verb="candidates.created")
+    async with webhook_client(router, secrets=SECRET) as http:
+        reply = await post_signed(http, b'{"id": 1}', verb="candidates.created")
         assert reply.status == 200
 """
 
@@ -36,6 +36,7 @@ from tahdah_async.webhooks import (
 )
 
 __all__ = [
+    "HANG_GUARD",
     "MOUNT",
     "REFERENCE_PATH",
     "SECRET",
@@ -63,6 +64,10 @@ SECRET = "wh_t3st-s1gning-secret"
 """The default signing secret of :func:`webhook_client`."""
 MOUNT = "/tahdah/webhooks/"
 """Where :func:`webhook_client` mounts the webhook application."""
+
+HANG_GUARD = 60.0
+"""Seconds a test waits for something that must happen before calling it a hang: only a real
+hang reaches it, however loaded the machine (no test checks how long anything took)."""
 
 LARGE_BODY = 512 * 1024
 
@@ -161,7 +166,7 @@ class Reply:
 
 
 async def post(
-    client: Client,
+    http: Client,
     body: Any,
     headers: Mapping[str, str],
     *,
@@ -174,7 +179,7 @@ async def post(
     """
     if isinstance(body, bytes) and len(body) > LARGE_BODY:
         body = io.BytesIO(body)
-    async with client.request(method, path, data=body, headers=dict(headers)) as response:
+    async with http.request(method, path, data=body, headers=dict(headers)) as response:
         return Reply(
             status=response.status,
             text=await response.text(),
@@ -183,7 +188,7 @@ async def post(
 
 
 async def post_signed(
-    client: Client,
+    http: Client,
     body: bytes | str | Any,
     *,
     verb: str | None = "legalEntities.created",
@@ -197,7 +202,7 @@ async def post_signed(
     elif not isinstance(body, bytes):
         body = json.dumps(body).encode()
     return await post(
-        client, body, signed_headers(body, verb=verb, secret=secret, extra=headers), path=path
+        http, body, signed_headers(body, verb=verb, secret=secret, extra=headers), path=path
     )
 
 
@@ -205,7 +210,7 @@ async def post_signed(
 async def serve_app(
     app: web.Application, *, connector_limit: int | None = None, **server: Any
 ) -> AsyncIterator[Client]:
-    """Run ``app`` on a real loopback socket and yield a client for it (both closed on exit).
+    """Run ``app`` on a real loopback socket; yield a ``TestClient`` for it (both closed on exit).
 
     ``server`` holds aiohttp request-handler settings such as ``max_field_size``.
     """
@@ -214,8 +219,8 @@ async def serve_app(
         kwargs["connector"] = aiohttp.TCPConnector(limit=connector_limit)
     test_server = TestServer(app)
     await test_server.start_server(**server)
-    async with TestClient(test_server, **kwargs) as client:
-        yield client
+    async with TestClient(test_server, **kwargs) as http:
+        yield http
 
 
 def mount(
@@ -237,10 +242,10 @@ def mount(
 async def webhook_client(
     router: WebhookRouter, *, connector_limit: int | None = None, **options: Any
 ) -> AsyncIterator[Client]:
-    """Mount ``create_webhook_app(router, **options)`` at :data:`MOUNT` and yield a client.
+    """Mount ``create_webhook_app(router, **options)`` at :data:`MOUNT` and yield a ``TestClient``.
 
     ``secrets`` defaults to :data:`SECRET`.
     """
     app, _ = mount(router, **options)
-    async with serve_app(app, connector_limit=connector_limit) as client:
-        yield client
+    async with serve_app(app, connector_limit=connector_limit) as http:
+        yield http

@@ -23,7 +23,8 @@ TTL = 60.0
 
 
 class Clock:
-    """A settable monotonic clock."""
+    """A settable monotonic clock: time moves only when a test moves it, so no claim expires
+    however slowly the test runs."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -33,7 +34,7 @@ class Clock:
 
 
 async def test_a_key_is_claimed_once() -> None:
-    store = MemoryDedupeStore()
+    store = MemoryDedupeStore(clock=Clock())
     assert await store.claim("a", TTL) is True
     assert await store.claim("a", TTL) is False
     assert await store.claim("a", TTL) is False
@@ -42,7 +43,7 @@ async def test_a_key_is_claimed_once() -> None:
 
 
 async def test_release_allows_a_new_claim() -> None:
-    store = MemoryDedupeStore()
+    store = MemoryDedupeStore(clock=Clock())
     assert await store.claim("a", TTL)
     await store.release("a")
     assert len(store) == 0
@@ -51,7 +52,7 @@ async def test_release_allows_a_new_claim() -> None:
 
 
 async def test_releasing_an_unknown_key_is_harmless() -> None:
-    store = MemoryDedupeStore()
+    store = MemoryDedupeStore(clock=Clock())
     await store.release("never-claimed")
     assert await store.claim("never-claimed", TTL) is True
 
@@ -78,7 +79,7 @@ async def test_expired_keys_are_forgotten() -> None:
 
 
 async def test_the_capacity_bound_evicts_the_oldest_first() -> None:
-    store = MemoryDedupeStore(capacity=3)
+    store = MemoryDedupeStore(capacity=3, clock=Clock())
     for key in ("first", "second", "third", "fourth"):
         assert await store.claim(key, TTL)
     assert len(store) == 3
@@ -94,7 +95,7 @@ async def test_the_capacity_bound_evicts_the_oldest_first() -> None:
 
 
 async def test_a_reclaimed_key_counts_as_new_for_eviction() -> None:
-    store = MemoryDedupeStore(capacity=2)
+    store = MemoryDedupeStore(capacity=2, clock=Clock())
     await store.claim("a", TTL)
     await store.claim("b", TTL)
     await store.release("a")
@@ -112,6 +113,7 @@ async def test_the_defaults_keep_at_least_ten_thousand_keys_for_a_day() -> None:
     assert receiver_defaults["dedupe"].default == "memory"
 
     # A default store really holds DEFAULT_CAPACITY keys: the first is still a duplicate...
+    # (Its own clock, time.monotonic: no key can expire in the test, the TTL is a day.)
     store = MemoryDedupeStore()
     for n in range(dedupe_module.DEFAULT_CAPACITY):
         assert await store.claim(f"key-{n}", dedupe_module.DEFAULT_TTL)
@@ -148,7 +150,7 @@ def test_memory_store_satisfies_the_protocol() -> None:
 
 
 async def test_concurrent_claims_of_one_key_succeed_once() -> None:
-    store = MemoryDedupeStore()
+    store = MemoryDedupeStore(clock=Clock())
     results = await asyncio.gather(*(store.claim("same", TTL) for _ in range(50)))
     assert results.count(True) == 1
 

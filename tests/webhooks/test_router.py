@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
-import time
 from typing import Any
 
 import anyio
@@ -14,7 +14,7 @@ import pytest
 from tahdah_async.models import Candidate, Model
 from tahdah_async.webhooks import Delivery, DispatchResult, WebhookRouter
 from tahdah_async.webhooks import events as ev
-from tests.webhooks.helpers import make_delivery
+from tests.webhooks.helpers import HANG_GUARD, make_delivery
 
 CREATED = ev.CandidateCreated(id=212233, first_name="Sam")
 CREATED_DELIVERY = make_delivery("candidates.created", b'{"id":212233,"firstName":"Sam"}')
@@ -300,17 +300,18 @@ async def test_handlers_of_one_delivery_run_concurrently() -> None:
         second_started.set()
         await first_started.wait()
 
-    with anyio.fail_after(2):
+    with anyio.fail_after(HANG_GUARD):
         result = await router.dispatch(CREATED, CREATED_DELIVERY)
     assert result.ok
     assert result.handled == 2
 
 
 async def test_a_failing_handler_does_not_stop_the_others() -> None:
-    router = WebhookRouter()
+    router = WebhookRouter(timeout=None)
     boom = RuntimeError("boom")
     finished: list[str] = []
     reported: list[tuple[BaseException, Any, Delivery]] = []
+    failure_reported = anyio.Event()
 
     @router.on(ev.CandidateCreated)
     async def fails(event: ev.CandidateCreated, delivery: Delivery) -> None:
@@ -318,7 +319,7 @@ async def test_a_failing_handler_does_not_stop_the_others() -> None:
 
     @router.on(ev.CandidateCreated)
     async def slow(event: ev.CandidateCreated, delivery: Delivery) -> None:
-        await anyio.sleep(0.02)  # still running when the other one fails
+        await failure_reported.wait()  # still running when the other one has failed
         finished.append("slow")
 
     @router.on_any
@@ -328,8 +329,10 @@ async def test_a_failing_handler_does_not_stop_the_others() -> None:
     @router.on_error
     async def report(error: BaseException, event: Any, delivery: Delivery) -> None:
         reported.append((error, event, delivery))
+        failure_reported.set()
 
-    result = await router.dispatch(CREATED, CREATED_DELIVERY)
+    with anyio.fail_after(HANG_GUARD):
+        result = await router.dispatch(CREATED, CREATED_DELIVERY)
     assert sorted(finished) == ["fast", "slow"]
     assert result.errors == (boom,)
     assert not result.ok
@@ -364,10 +367,11 @@ async def test_every_failure_is_collected_and_reported() -> None:
 async def test_a_failing_error_handler_is_logged_and_does_not_break_dispatch(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    router = WebhookRouter()
+    router = WebhookRouter(timeout=None)
     boom = RuntimeError("boom")
     reported: list[BaseException] = []
     ran: list[str] = []
+    reported_past_the_broken_one = anyio.Event()
 
     @router.on(ev.CandidateCreated)
     async def fails(event: ev.CandidateCreated, delivery: Delivery) -> None:
@@ -375,7 +379,8 @@ async def test_a_failing_error_handler_is_logged_and_does_not_break_dispatch(
 
     @router.on(ev.CandidateCreated)
     async def succeeds(event: ev.CandidateCreated, delivery: Delivery) -> None:
-        await anyio.sleep(0.01)
+        # Still running while the error handlers run, and finishing after the broken one.
+        await reported_past_the_broken_one.wait()
         ran.append("succeeds")
 
     @router.on_error
@@ -385,8 +390,12 @@ async def test_a_failing_error_handler_is_logged_and_does_not_break_dispatch(
     @router.on_error
     async def working(error: BaseException, event: Any, delivery: Delivery) -> None:
         reported.append(error)
+        reported_past_the_broken_one.set()
 
-    with caplog.at_level(logging.ERROR, logger="tahdah_async.webhooks"):
+    with (
+        caplog.at_level(logging.ERROR, logger="tahdah_async.webhooks"),
+        anyio.fail_after(HANG_GUARD),
+    ):
         result = await router.dispatch(CREATED, CREATED_DELIVERY)
     assert result.errors == (boom,)
     assert ran == ["succeeds"]
@@ -438,24 +447,39 @@ async def test_error_handlers_of_included_routers_are_called() -> None:
 
 
 # -- timeouts ---------------------------------------------------------------------------------
+#
+# A handler that must time out waits for an event nobody sets, so only its timeout can end
+# it: a TimeoutError (and dispatch returning) is the proof, not how long it took. A handler
+# that must not time out has no limit, or a generous one, and finishes on an event.
 
 
-async def slow_handler(event: Any, delivery: Delivery) -> None:
-    await anyio.sleep(10)
+async def never_finishes(event: Any, delivery: Delivery) -> None:
+    await anyio.Event().wait()
+
+
+def timed_out_signal(router: WebhookRouter) -> anyio.Event:
+    """An event set when a handler of ``router`` fails with a ``TimeoutError``."""
+    timed_out = anyio.Event()
+
+    @router.on_error
+    async def note(error: BaseException, event: Any, delivery: Delivery) -> None:
+        if isinstance(error, TimeoutError):
+            timed_out.set()
+
+    return timed_out
 
 
 async def test_the_router_timeout_turns_a_slow_handler_into_a_timeout_error() -> None:
     router = WebhookRouter(timeout=0.05)
     done: list[str] = []
-    router.on(ev.CandidateCreated)(slow_handler)
+    router.on(ev.CandidateCreated)(never_finishes)
 
     @router.on(ev.CandidateCreated)
     async def quick(event: ev.CandidateCreated, delivery: Delivery) -> None:
-        done.append("quick")
+        done.append("quick")  # never suspends, so no limit can cut it
 
-    started = time.monotonic()
-    result = await router.dispatch(CREATED, CREATED_DELIVERY)
-    assert time.monotonic() - started < 1
+    with anyio.fail_after(HANG_GUARD):
+        result = await router.dispatch(CREATED, CREATED_DELIVERY)
     assert len(result.errors) == 1
     assert isinstance(result.errors[0], TimeoutError)
     assert done == ["quick"]
@@ -463,27 +487,26 @@ async def test_the_router_timeout_turns_a_slow_handler_into_a_timeout_error() ->
 
 async def test_on_any_and_on_unknown_use_the_router_timeout() -> None:
     router = WebhookRouter(timeout=0.05)
-    router.on_any(slow_handler)
-    router.on_unknown(slow_handler)
-    started = time.monotonic()
-    result = await dispatch(router, "widgets.exploded", {})
-    assert time.monotonic() - started < 1
+    router.on_any(never_finishes)
+    router.on_unknown(never_finishes)
+    with anyio.fail_after(HANG_GUARD):
+        result = await dispatch(router, "widgets.exploded", {})
     assert [type(e) for e in result.errors] == [TimeoutError, TimeoutError]
 
 
 async def test_a_registration_timeout_applies_to_that_handler_only() -> None:
     router = WebhookRouter(timeout=None)
     done: list[str] = []
-    router.on(ev.CandidateCreated, timeout=0.05)(slow_handler)
+    router.on(ev.CandidateCreated, timeout=0.05)(never_finishes)
+    timed_out = timed_out_signal(router)
 
     @router.on(ev.CandidateCreated)
     async def unhurried(event: ev.CandidateCreated, delivery: Delivery) -> None:
-        await anyio.sleep(0.1)  # longer than the other handler's limit
+        await timed_out.wait()  # outlives the other handler's limit
         done.append("unhurried")
 
-    started = time.monotonic()
-    result = await router.dispatch(CREATED, CREATED_DELIVERY)
-    assert time.monotonic() - started < 1
+    with anyio.fail_after(HANG_GUARD):
+        result = await router.dispatch(CREATED, CREATED_DELIVERY)
     assert [type(e) for e in result.errors] == [TimeoutError]
     assert done == ["unhurried"]
 
@@ -491,32 +514,45 @@ async def test_a_registration_timeout_applies_to_that_handler_only() -> None:
 async def test_a_registration_timeout_overrides_the_router_timeout() -> None:
     router = WebhookRouter(timeout=0.02)
     done: list[str] = []
+    timed_out = timed_out_signal(router)
 
     @router.on("candidates.created", timeout=None)
     async def unlimited(event: Any, delivery: Delivery) -> None:
-        await anyio.sleep(0.06)
+        await timed_out.wait()  # outlives the router's limit
         done.append("unlimited")
 
-    @router.on(ev.CandidateCreated, timeout=1)
+    @router.on(ev.CandidateCreated, timeout=HANG_GUARD)
     async def generous(event: ev.CandidateCreated, delivery: Delivery) -> None:
-        await anyio.sleep(0.06)
+        await timed_out.wait()
         done.append("generous")
 
-    result = await router.dispatch(CREATED, CREATED_DELIVERY)
-    assert result.ok
+    # Under the router's limit, started after the two above: when its limit fires, theirs
+    # (had they kept the router's) would have fired too.
+    router.on_any(never_finishes)
+
+    with anyio.fail_after(HANG_GUARD):
+        result = await router.dispatch(CREATED, CREATED_DELIVERY)
+    assert [type(e) for e in result.errors] == [TimeoutError]  # the on_any handler's only
     assert sorted(done) == ["generous", "unlimited"]
 
 
 async def test_a_handler_within_its_timeout_succeeds() -> None:
-    router = WebhookRouter(timeout=1)
+    router = WebhookRouter(timeout=HANG_GUARD)
     done: list[str] = []
+    started, release = anyio.Event(), anyio.Event()
 
     @router.on(ev.CandidateCreated)
     async def prompt(event: ev.CandidateCreated, delivery: Delivery) -> None:
-        await anyio.sleep(0.01)
+        started.set()
+        await release.wait()  # suspended under its limit until the test lets it go
         done.append("prompt")
 
-    assert (await router.dispatch(CREATED, CREATED_DELIVERY)).ok
+    with anyio.fail_after(HANG_GUARD):
+        dispatching = asyncio.create_task(router.dispatch(CREATED, CREATED_DELIVERY))
+        await started.wait()
+        assert done == []
+        release.set()
+        assert (await dispatching).ok
     assert done == ["prompt"]
 
 
@@ -544,22 +580,35 @@ def test_an_invalid_registration_timeout_raises(timeout: object, error: type[Exc
         WebhookRouter().on(ev.CandidateCreated, timeout=timeout)
 
 
-async def test_cancelling_dispatch_cancels_the_handlers() -> None:
+@pytest.mark.parametrize("handlers", [1, 2])
+async def test_cancelling_dispatch_cancels_the_handlers(handlers: int) -> None:
     router = WebhookRouter(timeout=None)
     cancelled: list[str] = []
+    started: list[str] = []
+    all_started = anyio.Event()
 
-    @router.on(ev.CandidateCreated)
-    async def waits(event: ev.CandidateCreated, delivery: Delivery) -> None:
-        try:
-            await anyio.sleep(10)
-        except anyio.get_cancelled_exc_class():
-            cancelled.append("waits")
-            raise
+    for name in ["first", "second"][:handlers]:
 
-    with anyio.move_on_after(0.05) as scope:
-        await router.dispatch(CREATED, CREATED_DELIVERY)
-    assert scope.cancelled_caught
-    assert cancelled == ["waits"]
+        async def waits(event: Any, delivery: Delivery, name: str = name) -> None:
+            started.append(name)
+            if len(started) == handlers:
+                all_started.set()
+            try:
+                await anyio.Event().wait()  # only a cancellation ends this
+            except anyio.get_cancelled_exc_class():
+                cancelled.append(name)
+                raise
+
+        router.on(ev.CandidateCreated)(waits)
+
+    dispatching = asyncio.create_task(router.dispatch(CREATED, CREATED_DELIVERY))
+    with anyio.fail_after(HANG_GUARD):
+        await all_started.wait()
+        dispatching.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await dispatching
+    assert dispatching.cancelled()  # the cancellation propagated out of dispatch
+    assert sorted(cancelled) == ["first", "second"][:handlers]
 
 
 def test_a_delivery_repr_hides_the_body_and_headers() -> None:
