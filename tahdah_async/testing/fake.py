@@ -6,7 +6,7 @@ import asyncio
 import secrets as _secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -92,6 +92,8 @@ class FakeTahdah:
         webhook_attempts: tries per webhook before giving up.
         webhook_backoff: the first retry delay of a webhook, in seconds.
         latency: seconds every call waits before it is handled, like a real server's work.
+        sleep: how the fake waits out ``latency`` and :meth:`Faults.delay` (default
+            :func:`asyncio.sleep`); a test may inject one to see the waits without taking them.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class FakeTahdah:
         webhook_attempts: int = 5,
         webhook_backoff: float = 0.05,
         latency: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.state = FakeState()
         """Everything the fake knows; inspect it in tests."""
@@ -119,6 +122,10 @@ class FakeTahdah:
         """Requests being handled now."""
         self.max_in_flight = 0
         """The most requests handled at once so far."""
+        self.sleep = sleep
+        """How the fake waits out ``latency`` and delay faults (``await sleep(seconds)``)."""
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._routes = resolve_routes(routes)
         self._sender = WebhookSender(
             [str(url) for url in webhook_urls],
@@ -213,6 +220,14 @@ class FakeTahdah:
     def deliveries(self) -> list[WebhookDelivery]:
         """Every webhook delivery, with each attempt's status."""
         return self._sender.deliveries
+
+    async def idle(self) -> None:
+        """Wait until no request is being handled, so every one so far is in :attr:`requests`.
+
+        A request whose client gave up (a read timeout during a hold or a delay) is still
+        handled to its end once released; wait for this before checking what it recorded.
+        """
+        await self._idle.wait()
 
     async def settle(self) -> None:
         """Wait until every webhook fired so far was delivered or ran out of attempts."""
@@ -334,6 +349,7 @@ class FakeTahdah:
         async def endpoint(request: web.Request) -> web.StreamResponse:
             started = time.monotonic()
             self.in_flight += 1
+            self._idle.clear()
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             response: web.StreamResponse | None = None
             try:
@@ -353,6 +369,8 @@ class FakeTahdah:
                         finished=time.monotonic(),
                     )
                 )
+                if not self.in_flight:
+                    self._idle.set()
 
         return endpoint
 
@@ -377,9 +395,9 @@ class FakeTahdah:
         if fault is not None and fault.hold is not None:
             await fault.hold.enter()
         elif fault is not None:
-            await asyncio.sleep(fault.delay)
+            await self.sleep(fault.delay)
         if self.latency:
-            await asyncio.sleep(self.latency)
+            await self.sleep(self.latency)
         try:
             acting = self._authenticate(request)
             body = _json_body(raw)

@@ -8,7 +8,7 @@ import pytest
 
 from tahdah_async.cli import main
 
-from .helpers import ENV_NAMES, WAIT, Ran, Tahdah
+from .helpers import ENV_NAMES, WAIT, Cli, Ran
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +19,7 @@ def _no_tahdah_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def tahdah(capsys: pytest.CaptureFixture[str]) -> Tahdah:
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run ``main(args)`` in a worker thread; return its exit code and captured output."""
 
     async def run(*args: str) -> Ran:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tahdah_async.cli import EXIT_OK, EXIT_USAGE
 
-from .helpers import Tahdah, write_csv
+from .helpers import Cli, write_csv
 
 STEPS = (
     "1. A trust group with member organisations",
@@ -28,8 +28,8 @@ def webhook_lines(out: str) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip().startswith("webhook ")]
 
 
-async def test_demo_runs_the_whole_integration(tahdah: Tahdah) -> None:
-    ran = await tahdah("demo")
+async def test_demo_runs_the_whole_integration(cli: Cli) -> None:
+    ran = await cli("demo")
 
     assert ran.code == EXIT_OK, ran.err
     assert ran.err == ""
@@ -53,7 +53,7 @@ async def test_demo_runs_the_whole_integration(tahdah: Tahdah) -> None:
     assert summary(ran.out, "  candidates.created") == "12/12"
 
 
-async def test_demo_imports_the_learners_file_given(tahdah: Tahdah, tmp_path: Path) -> None:
+async def test_demo_imports_the_learners_file_given(cli: Cli, tmp_path: Path) -> None:
     learners = write_csv(
         tmp_path / "two.csv",
         "firstName,lastName,email,behavior",
@@ -61,7 +61,7 @@ async def test_demo_imports_the_learners_file_given(tahdah: Tahdah, tmp_path: Pa
         "Grace,Hopper,grace@example.com,2",
     )
 
-    ran = await tahdah("demo", "--learners", str(learners))
+    ran = await cli("demo", "--learners", str(learners))
 
     assert ran.code == EXIT_OK, ran.err
     assert "2. Learners from two.csv, registered in batches" in ran.out
@@ -75,7 +75,7 @@ async def test_demo_imports_the_learners_file_given(tahdah: Tahdah, tmp_path: Pa
     assert summary(ran.out, "webhooks verified") == summary(ran.out, "webhooks sent")
 
 
-async def test_demo_refuses_a_malformed_learners_file(tahdah: Tahdah, tmp_path: Path) -> None:
+async def test_demo_refuses_a_malformed_learners_file(cli: Cli, tmp_path: Path) -> None:
     learners = write_csv(
         tmp_path / "bad.csv",
         "first_name,last_name,email,behavior",
@@ -83,7 +83,7 @@ async def test_demo_refuses_a_malformed_learners_file(tahdah: Tahdah, tmp_path: 
         "Grace,Hopper,grace@example.com",
     )
 
-    ran = await tahdah("demo", "--learners", str(learners))
+    ran = await cli("demo", "--learners", str(learners))
 
     assert ran.code == EXIT_USAGE
     assert f"{learners}:3: 3 fields, but the header has 4" in ran.err
@@ -91,17 +91,17 @@ async def test_demo_refuses_a_malformed_learners_file(tahdah: Tahdah, tmp_path: 
     assert "1. A trust group" not in ran.out
 
 
-async def test_demo_refuses_a_missing_learners_file(tahdah: Tahdah, tmp_path: Path) -> None:
-    ran = await tahdah("demo", "--learners", str(tmp_path / "nowhere.csv"))
+async def test_demo_refuses_a_missing_learners_file(cli: Cli, tmp_path: Path) -> None:
+    ran = await cli("demo", "--learners", str(tmp_path / "nowhere.csv"))
 
     assert ran.code == EXIT_USAGE
     assert "does not exist" in ran.err
 
 
-async def test_demo_refuses_learners_without_behavior(tahdah: Tahdah, tmp_path: Path) -> None:
+async def test_demo_refuses_learners_without_behavior(cli: Cli, tmp_path: Path) -> None:
     learners = write_csv(tmp_path / "nobehavior.csv", "first_name,email", "Ada,ada@example.com")
 
-    ran = await tahdah("demo", "--learners", str(learners))
+    ran = await cli("demo", "--learners", str(learners))
 
     assert ran.code == EXIT_USAGE
     assert "behavior" in ran.err

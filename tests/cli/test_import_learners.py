@@ -14,9 +14,10 @@ import pytest
 from tahdah_async.cli import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from tahdah_async.testing import FakeTahdah
 
-from .helpers import LEARNERS, WAIT, Tahdah, spawn, write_csv
+from .helpers import LEARNERS, Cli, held, own_lines, spawn, write_csv
 
 REGISTER = "learning_experiences.register_learners"
+CREATE = "candidates.create"
 KEYS = [f"NF-{n:04d}" for n in range(1, 13)]
 
 
@@ -73,11 +74,11 @@ def candidates_by_external_id(fake: FakeTahdah) -> dict[str, int]:
 
 
 async def test_import_creates_and_registers_every_learner(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
     report = tmp_path / "report.csv"
 
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
 
     assert ran.code == EXIT_OK, ran.err
     assert ran.err == ""
@@ -106,23 +107,23 @@ async def test_import_creates_and_registers_every_learner(
 
 
 async def test_chunk_size_sets_learners_per_register_call(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int
 ) -> None:
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, "--chunk-size", "5"))
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, "--chunk-size", "5"))
 
     assert ran.code == EXIT_OK, ran.err
     operations = [r.operation for r in fake_tahdah.requests]
-    assert operations.count("candidates.create") == 12
+    assert operations.count(CREATE) == 12
     assert operations.count(REGISTER) == 3  # 5 + 5 + 2
     assert len(registrations(fake_tahdah, experience)) == 12
 
 
 async def test_a_jsonl_report_is_written_as_json_lines(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
     report = tmp_path / "report.jsonl"
 
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
 
     assert ran.code == EXIT_OK, ran.err
     rows: list[dict[str, Any]] = [json.loads(line) for line in report.read_text().splitlines()]
@@ -131,13 +132,13 @@ async def test_a_jsonl_report_is_written_as_json_lines(
 
 
 async def test_failed_learners_exit_1_and_are_reported(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
     report = tmp_path / "report.csv"
     fake_tahdah.faults.fail(422, operation=REGISTER)
     options = ("--report", str(report), "--chunk-size", "5", "--concurrency", "1")
 
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, *options))
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, *options))
 
     assert ran.code == EXIT_FAILED
     assert outcomes(ran.out) == {"ok": 7, "failed": 5}
@@ -155,15 +156,15 @@ async def test_failed_learners_exit_1_and_are_reported(
 
 
 async def test_a_rerun_with_the_report_resumes_without_duplicates(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
     report = tmp_path / "report.csv"
     fake_tahdah.faults.fail(422, operation=REGISTER)
     options = ("--report", str(report), "--chunk-size", "5", "--concurrency", "1")
-    first = await tahdah(*command(fake_tahdah, experience, LEARNERS, *options))
+    first = await cli(*command(fake_tahdah, experience, LEARNERS, *options))
     assert first.code == EXIT_FAILED
 
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, *options))
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, *options))
 
     assert ran.code == EXIT_OK, ran.err
     assert f"resuming from {report}: 7 already done" in ran.out
@@ -177,9 +178,9 @@ async def test_a_rerun_with_the_report_resumes_without_duplicates(
 
 
 async def test_a_missing_file_is_a_usage_error(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
-    ran = await tahdah(*command(fake_tahdah, experience, tmp_path / "absent.csv"))
+    ran = await cli(*command(fake_tahdah, experience, tmp_path / "absent.csv"))
 
     assert ran.code == EXIT_USAGE
     assert "does not exist" in ran.err
@@ -203,7 +204,7 @@ async def test_a_missing_file_is_a_usage_error(
     ids=["short-row", "bad-behavior", "duplicate", "unknown-column"],
 )
 async def test_a_malformed_file_is_a_usage_error_naming_the_line(
-    tahdah: Tahdah,
+    cli: Cli,
     fake_tahdah: FakeTahdah,
     experience: int,
     tmp_path: Path,
@@ -212,7 +213,7 @@ async def test_a_malformed_file_is_a_usage_error_naming_the_line(
 ) -> None:
     file = write_csv(tmp_path / "learners.csv", *lines)
 
-    ran = await tahdah(*command(fake_tahdah, experience, file))
+    ran = await cli(*command(fake_tahdah, experience, file))
 
     assert ran.code == EXIT_USAGE
     assert f"error: {file}{message}" in ran.err
@@ -220,11 +221,11 @@ async def test_a_malformed_file_is_a_usage_error_naming_the_line(
 
 
 async def test_no_behavior_anywhere_is_a_usage_error(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
     file = write_csv(tmp_path / "learners.csv", "email,first_name", "ada@example.com,Ada")
 
-    ran = await tahdah(*command(fake_tahdah, experience, file))
+    ran = await cli(*command(fake_tahdah, experience, file))
 
     assert ran.code == EXIT_USAGE
     assert "learner 'ada@example.com' has no behavior column value" in ran.err
@@ -233,7 +234,7 @@ async def test_no_behavior_anywhere_is_a_usage_error(
 
 
 async def test_behavior_option_fills_in_a_missing_column(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
     file = write_csv(
         tmp_path / "learners.csv",
@@ -242,7 +243,7 @@ async def test_behavior_option_fills_in_a_missing_column(
         "alan@example.com,Alan,Turing",
     )
 
-    ran = await tahdah(*command(fake_tahdah, experience, file, "--behavior", "3"))
+    ran = await cli(*command(fake_tahdah, experience, file, "--behavior", "3"))
 
     assert ran.code == EXIT_OK, ran.err
     assert outcomes(ran.out) == {"ok": 2}
@@ -250,11 +251,11 @@ async def test_behavior_option_fills_in_a_missing_column(
 
 
 async def test_a_file_that_is_not_a_report_is_a_usage_error(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
     report = write_csv(tmp_path / "report.csv", "name,value", "a,1")
 
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
 
     assert ran.code == EXIT_USAGE
     assert "not a batch report" in ran.err
@@ -266,61 +267,85 @@ async def test_a_file_that_is_not_a_report_is_a_usage_error(
     [("--concurrency", "0"), ("--concurrency", "257"), ("--chunk-size", "0")],
 )
 async def test_out_of_range_options_are_usage_errors(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int, option: str, value: str
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, option: str, value: str
 ) -> None:
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, option, value))
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, option, value))
 
     assert ran.code == EXIT_USAGE
     assert f"Invalid value for '{option}'" in ran.err
     assert fake_tahdah.requests == []
 
 
-async def test_a_refused_token_exits_3(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int
-) -> None:
+async def test_a_refused_token_exits_3(cli: Cli, fake_tahdah: FakeTahdah, experience: int) -> None:
     args = list(command(fake_tahdah, experience, LEARNERS))
     args[args.index("--token") + 1] = "fake_not-a-key"
 
-    ran = await tahdah(*args)
+    ran = await cli(*args)
 
     assert ran.code == EXIT_AUTH
     assert "401 Unauthorized" in ran.err
     assert fake_tahdah.state.candidates == {}
 
 
-@pytest.mark.parametrize("fake_tahdah_options", [{"latency": 0.05}])
 async def test_concurrency_bounds_the_calls_in_flight(
-    tahdah: Tahdah, fake_tahdah: FakeTahdah, experience: int
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int
 ) -> None:
-    ran = await tahdah(*command(fake_tahdah, experience, LEARNERS, "--concurrency", "3"))
+    hold = fake_tahdah.faults.hold(times=len(KEYS), operation=CREATE)
+    running = asyncio.create_task(
+        cli(*command(fake_tahdah, experience, LEARNERS, "--concurrency", "3"))
+    )
+
+    await held(hold, 3, running)
+    # Three creates are at the server at once, none answered yet: the calls do overlap.
+    assert (hold.count, fake_tahdah.in_flight) == (3, 3)
+    hold.release()
+    ran = await running
 
     assert ran.code == EXIT_OK, ran.err
-    # At most 3 at once, and more than one: the calls do overlap.
-    assert 1 < fake_tahdah.max_in_flight <= 3
+    # Never more than 3 at once, over the whole run (the three held ones were at once).
+    assert fake_tahdah.max_in_flight == 3
     assert len(candidates_by_external_id(fake_tahdah)) == 12
 
 
-@pytest.mark.parametrize("fake_tahdah_options", [{"latency": 0.2}])
+@pytest.mark.parametrize("stage", ["creating", "registering"])
 async def test_an_interrupted_import_exits_130_with_a_usable_report(
-    fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+    fake_tahdah: FakeTahdah, experience: int, tmp_path: Path, stage: str
 ) -> None:
     report = tmp_path / "report.csv"
     args = command(fake_tahdah, experience, LEARNERS, "--report", str(report), "--concurrency", "2")
+    if stage == "creating":
+        # The first two creates are answered, the next two stay at the server.
+        answered = fake_tahdah.faults.hold(times=2, operation=CREATE)
+        in_flight = fake_tahdah.faults.hold(times=len(KEYS) - 2, operation=CREATE)
+    else:
+        # Every learner is created; the register call stays at the server.
+        in_flight = fake_tahdah.faults.hold(operation=REGISTER)
     async with spawn(*args) as child:
-        async with asyncio.timeout(WAIT):
-            # The report is the child's file: there is nothing to wait on but polling it.
-            while not (report.exists() and report_rows(report)):  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+        if stage == "creating":
+            await held(answered, 2, child)
+            answered.release()
+            # Two more creates arrive only once two finished, their rows written.
+            await held(in_flight, 2, child)
+        else:
+            await held(in_flight, 1, child)
         code, _, err = await child.stop()
 
     assert code == EXIT_INTERRUPTED
-    assert err.strip() == "interrupted"
+    assert [line for line in own_lines(err) if line.strip()] == ["interrupted"]
     rows = report_rows(report)
-    assert rows, "the report is empty"
+    assert {row["outcome"] for row in rows} == {"created", "cancelled"}
     # Created learners keep their candidate id, whether or not a register call was in flight.
-    assert {row["outcome"] for row in rows} <= {"created", "cancelled"}
     assert all(row["id"] for row in rows if row["outcome"] == "created")
     created = candidates_by_external_id(fake_tahdah)
-    with_ids = {row["item"]: int(row["id"]) for row in rows if row["id"]}
-    assert with_ids
-    assert with_ids.items() <= created.items()
+    final = {key: (row["outcome"], row["id"]) for key, row in last_rows(report).items()}
+    if stage == "creating":
+        assert sorted(created) == KEYS[:2]
+        assert final == {
+            **{key: ("created", str(created[key])) for key in KEYS[:2]},
+            # In flight (NF-0003 and NF-0004) or not started: cancelled, with no id.
+            **{key: ("cancelled", "") for key in KEYS[2:]},
+        }
+    else:
+        assert sorted(created) == KEYS
+        assert final == {key: ("cancelled", str(created[key])) for key in KEYS}
+    assert registrations(fake_tahdah, experience) == {}

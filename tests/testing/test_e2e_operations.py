@@ -61,7 +61,7 @@ def fake(fake_tahdah: FakeTahdah) -> FakeTahdah:
 
 
 @pytest.fixture
-def tahdah(tahdah_client: TahdahClient) -> TahdahClient:
+def client(tahdah_client: TahdahClient) -> TahdahClient:
     return tahdah_client
 
 
@@ -94,7 +94,7 @@ def an_int(value: object) -> int:
 
 @covers("trust_groups.list")
 async def test_trust_groups_list_returns_only_the_owners_groups(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (child,) = fake.seed(legal_entities=[{"name": "Harbour Care Ltd"}]).legal_entities
     mine = fake.seed(
@@ -105,7 +105,7 @@ async def test_trust_groups_list_returns_only_the_owners_groups(
     ).trust_groups
     fake.seed(trust_groups=[{"name": "Child's own"}], owner_id=child)
 
-    groups = await tahdah.trust_groups.list(fake.owner_id)
+    groups = await client.trust_groups.list(fake.owner_id)
 
     assert [(g.id, g.name) for g in groups] == [
         (mine[0], "Regional partners"),
@@ -121,9 +121,9 @@ async def test_trust_groups_list_returns_only_the_owners_groups(
 
 @covers("trust_groups.create")
 async def test_trust_groups_create_stores_the_group_and_returns_it(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    group = await tahdah.trust_groups.create(
+    group = await client.trust_groups.create(
         fake.owner_id,
         name="Partners",
         monthly_price=9.5,
@@ -154,13 +154,13 @@ async def test_trust_groups_create_stores_the_group_and_returns_it(
 
 @covers("trust_groups.update")
 async def test_trust_groups_update_changes_only_the_fields_sent(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (group_id,) = fake.seed(
         trust_groups=[{"name": "Partners", "uid": "0b7c1f62-2f7e-4d43-9b8e-6b1d1c1a2f00"}]
     ).trust_groups
 
-    await tahdah.trust_groups.update(
+    await client.trust_groups.update(
         fake.owner_id,
         group_id,
         TrustGroup(description="Providers in the north", show_in_details=False),
@@ -178,15 +178,15 @@ async def test_trust_groups_update_changes_only_the_fields_sent(
 
 @covers("trust_groups.list_legal_entity_members")
 async def test_trust_groups_list_legal_entity_members_all_and_filtered(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     a, b = fake.seed(legal_entities=[{"name": "Alpha Ltd"}, {"name": "Beta CIC"}]).legal_entities
     g1, g2 = fake.seed(
         trust_groups=[{"name": "One", "members": [a]}, {"name": "Two", "members": [b]}]
     ).trust_groups
 
-    everyone = await tahdah.trust_groups.list_legal_entity_members(fake.owner_id)
-    only_two = await tahdah.trust_groups.list_legal_entity_members(
+    everyone = await client.trust_groups.list_legal_entity_members(fake.owner_id)
+    only_two = await client.trust_groups.list_legal_entity_members(
         fake.owner_id, trust_group_ids=[g2]
     )
 
@@ -205,7 +205,7 @@ async def test_trust_groups_list_legal_entity_members_all_and_filtered(
 
 @covers("trust_groups.list_candidate_members")
 async def test_trust_groups_list_candidate_members_lists_people_of_member_entities(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (member,) = fake.seed(legal_entities=[{"name": "Alpha Ltd"}]).legal_entities
     (group_id,) = fake.seed(trust_groups=[{"name": "One", "members": [member]}]).trust_groups
@@ -214,8 +214,8 @@ async def test_trust_groups_list_candidate_members_lists_people_of_member_entiti
         [{"candidateId": learner}, {"email": "staff@alpha.example"}]
     )
 
-    members = await tahdah.trust_groups.list_candidate_members(fake.owner_id)
-    filtered = await tahdah.trust_groups.list_candidate_members(
+    members = await client.trust_groups.list_candidate_members(fake.owner_id)
+    filtered = await client.trust_groups.list_candidate_members(
         fake.owner_id, trust_group_ids=[group_id + 999]
     )
 
@@ -233,12 +233,12 @@ async def test_trust_groups_list_candidate_members_lists_people_of_member_entiti
 
 @covers("trust_groups.add_member")
 async def test_trust_groups_add_member_puts_the_entity_in_the_group(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (member,) = fake.seed(legal_entities=[{"name": "Alpha Ltd"}]).legal_entities
     (group_id,) = fake.seed(trust_groups=[{"name": "One"}]).trust_groups
 
-    await tahdah.trust_groups.add_member(fake.owner_id, group_id, member)
+    await client.trust_groups.add_member(fake.owner_id, group_id, member)
 
     members = fake.state.trust_groups[group_id].members
     assert list(members) == [member]
@@ -260,12 +260,12 @@ async def test_trust_groups_add_member_puts_the_entity_in_the_group(
 
 @covers("trust_groups.remove_member")
 async def test_trust_groups_remove_member_takes_the_entity_out(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     a, b = fake.seed(legal_entities=[{"name": "Alpha"}, {"name": "Beta"}]).legal_entities
     (group_id,) = fake.seed(trust_groups=[{"name": "One", "members": [a, b]}]).trust_groups
 
-    await tahdah.trust_groups.remove_member(fake.owner_id, group_id, a)
+    await client.trust_groups.remove_member(fake.owner_id, group_id, a)
 
     assert list(fake.state.trust_groups[group_id].members) == [b]
     (hit,) = served(fake, "trust_groups.remove_member")
@@ -280,9 +280,9 @@ async def test_trust_groups_remove_member_takes_the_entity_out(
 
 @covers("event_credits.add")
 async def test_event_credits_add_changes_balances_per_template(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    key = await tahdah.event_credits.add(
+    key = await client.event_credits.add(
         fake.owner_id,
         [
             EventTemplateCredit(event_template_id=77, number_of_credits=10),
@@ -291,7 +291,7 @@ async def test_event_credits_add_changes_balances_per_template(
         order_number="ORD-1001",
         idempotency_key="key-ord-1001",
     )
-    generated = await tahdah.event_credits.add(
+    generated = await client.event_credits.add(
         fake.owner_id, [EventTemplateCredit(event_template_id=77, number_of_credits=-3)]
     )
 
@@ -333,11 +333,11 @@ def seed_targets(fake: FakeTahdah) -> tuple[int, int, tuple[int, ...]]:
 
 @covers("tracker.candidate_targets")
 async def test_tracker_candidate_targets_returns_the_candidates_targets(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     ada, _, targets = seed_targets(fake)
 
-    found = await tahdah.tracker.candidate_targets(fake.owner_id, ada)
+    found = await client.tracker.candidate_targets(fake.owner_id, ada)
 
     assert found == [
         Target(
@@ -355,11 +355,11 @@ async def test_tracker_candidate_targets_returns_the_candidates_targets(
 
 @covers("tracker.legal_entity_targets")
 async def test_tracker_legal_entity_targets_returns_every_target(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     ada, bob, targets = seed_targets(fake)
 
-    found = await tahdah.tracker.legal_entity_targets(fake.owner_id)
+    found = await client.tracker.legal_entity_targets(fake.owner_id)
 
     assert [(t.id, t.name, t.target, t.candidate_id) for t in found] == [
         (targets[0], "Units passed", 10.0, ada),
@@ -383,12 +383,12 @@ EXPERIENCE: dict[str, Any] = {
 
 @covers("learning_experiences.register_learners")
 async def test_register_learners_registers_each_candidate(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     ada, bob = fake.seed(candidates=[{"firstName": "Ada"}, {"firstName": "Bob"}]).candidates
     (experience_id,) = fake.seed(experiences=[EXPERIENCE]).experiences
 
-    results = await tahdah.learning_experiences.register_learners(
+    results = await client.learning_experiences.register_learners(
         fake.owner_id,
         experience_id,
         [
@@ -417,14 +417,14 @@ async def test_register_learners_registers_each_candidate(
 
 
 async def test_register_learners_response_is_the_documented_shape(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     # REFERENCE 2.4: a JSON array, one element per registration, every value a string.
     ada, bob = fake.seed(candidates=[{"firstName": "Ada"}, {"firstName": "Bob"}]).candidates
     (experience_id,) = fake.seed(experiences=[EXPERIENCE]).experiences
 
-    raw = await tahdah.with_raw_response(
-        tahdah.learning_experiences.register_learners,
+    raw = await client.with_raw_response(
+        client.learning_experiences.register_learners,
         fake.owner_id,
         experience_id,
         [
@@ -456,12 +456,12 @@ async def test_register_learners_response_is_the_documented_shape(
 
 
 @covers("learning_experiences.list")
-async def test_learning_experiences_list(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_learning_experiences_list(fake: FakeTahdah, client: TahdahClient) -> None:
     first, second = fake.seed(experiences=[EXPERIENCE, {"name": "Manual handling"}]).experiences
     (child,) = fake.seed(legal_entities=[{"name": "Child"}]).legal_entities
     fake.seed(experiences=[{"name": "Not ours"}], owner_id=child)
 
-    found = await tahdah.learning_experiences.list(fake.owner_id)
+    found = await client.learning_experiences.list(fake.owner_id)
 
     assert [(e.id, e.name) for e in found] == [
         (first, "First aid at work"),
@@ -474,10 +474,10 @@ async def test_learning_experiences_list(fake: FakeTahdah, tahdah: TahdahClient)
 
 
 @covers("learning_experiences.get")
-async def test_learning_experiences_get(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_learning_experiences_get(fake: FakeTahdah, client: TahdahClient) -> None:
     (experience_id,) = fake.seed(experiences=[EXPERIENCE]).experiences
 
-    found = await tahdah.learning_experiences.get(fake.owner_id, experience_id)
+    found = await client.learning_experiences.get(fake.owner_id, experience_id)
 
     assert isinstance(found, LearningExperience)
     assert (found.id, found.name) == (experience_id, "First aid at work")
@@ -486,10 +486,10 @@ async def test_learning_experiences_get(fake: FakeTahdah, tahdah: TahdahClient) 
 
 
 @covers("pathways.list")
-async def test_pathways_list(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_pathways_list(fake: FakeTahdah, client: TahdahClient) -> None:
     first, second = fake.seed(experiences=[EXPERIENCE, {"name": "Level 3 Diploma"}]).experiences
 
-    found = await tahdah.pathways.list(fake.owner_id)
+    found = await client.pathways.list(fake.owner_id)
 
     assert all(isinstance(p, Pathway) for p in found)
     assert [(p.id, p.name) for p in found] == [
@@ -501,10 +501,10 @@ async def test_pathways_list(fake: FakeTahdah, tahdah: TahdahClient) -> None:
 
 
 @covers("pathways.get")
-async def test_pathways_get(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_pathways_get(fake: FakeTahdah, client: TahdahClient) -> None:
     (pathway_id,) = fake.seed(experiences=[EXPERIENCE]).experiences
 
-    found = await tahdah.pathways.get(fake.owner_id, pathway_id)
+    found = await client.pathways.get(fake.owner_id, pathway_id)
 
     assert found == Pathway(
         id=pathway_id,
@@ -519,18 +519,18 @@ async def test_pathways_get(fake: FakeTahdah, tahdah: TahdahClient) -> None:
 
 @covers("pathways.list_registrations", "pathways.create_registrations")
 async def test_pathways_create_then_list_registrations(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (ada,) = fake.seed(candidates=[{"firstName": "Ada"}]).candidates
     (pathway_id,) = fake.seed(experiences=[EXPERIENCE]).experiences
 
-    before = await tahdah.pathways.list_registrations(fake.owner_id, pathway_id)
-    (created,) = await tahdah.pathways.create_registrations(
+    before = await client.pathways.list_registrations(fake.owner_id, pathway_id)
+    (created,) = await client.pathways.create_registrations(
         fake.owner_id,
         pathway_id,
         [LearnerRegistration(candidate_id=ada, behavior=1, registration_date=dt.date(2026, 2, 1))],
     )
-    after = await tahdah.pathways.list_registrations(fake.owner_id, pathway_id)
+    after = await client.pathways.list_registrations(fake.owner_id, pathway_id)
 
     assert before == []
     (stored,) = fake.state.experiences[pathway_id].registrations
@@ -558,14 +558,14 @@ async def test_pathways_create_then_list_registrations(
 
 @covers("digital_badges.issue")
 async def test_digital_badges_issue_matches_an_existing_learner(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (ada,) = fake.seed(
         candidates=[{"externalId": "EXT-7", "firstName": "Ada", "email": "ada@example.com"}]
     ).candidates
     (template_id,) = fake.seed(badge_templates=[{"name": "First aider"}]).badge_templates
 
-    await tahdah.digital_badges.issue(
+    await client.digital_badges.issue(
         fake.owner_id, template_id, BadgeRecipient(external_id="EXT-7", first_name="Ada")
     )
 
@@ -582,11 +582,11 @@ async def test_digital_badges_issue_matches_an_existing_learner(
 
 
 async def test_digital_badges_issue_creates_an_unknown_learner(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (template_id,) = fake.seed(badge_templates=[{"name": "First aider"}]).badge_templates
 
-    await tahdah.digital_badges.issue(
+    await client.digital_badges.issue(
         fake.owner_id, template_id, email="grace@example.com", first_name="Grace"
     )
 
@@ -598,7 +598,7 @@ async def test_digital_badges_issue_creates_an_unknown_learner(
 
 
 @covers("digital_badges.list_templates")
-async def test_digital_badges_list_templates(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_digital_badges_list_templates(fake: FakeTahdah, client: TahdahClient) -> None:
     first, second = fake.seed(
         badge_templates=[
             {"name": "First aider", "imageUrl": "https://img.example/fa.png"},
@@ -606,7 +606,7 @@ async def test_digital_badges_list_templates(fake: FakeTahdah, tahdah: TahdahCli
         ]
     ).badge_templates
 
-    found = await tahdah.digital_badges.list_templates(fake.owner_id)
+    found = await client.digital_badges.list_templates(fake.owner_id)
 
     assert found == [
         BadgeTemplate(id=first, name="First aider", image_url="https://img.example/fa.png"),
@@ -620,7 +620,7 @@ async def test_digital_badges_list_templates(fake: FakeTahdah, tahdah: TahdahCli
 
 @covers("legal_entities.get")
 async def test_legal_entities_get_returns_the_details(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (child,) = fake.seed(
         legal_entities=[
@@ -636,7 +636,7 @@ async def test_legal_entities_get_returns_the_details(
         ]
     ).legal_entities
 
-    found = await tahdah.legal_entities.get(fake.owner_id, child)
+    found = await client.legal_entities.get(fake.owner_id, child)
 
     assert isinstance(found, LegalEntity)
     assert (found.id, found.name, found.trading_name) == (child, "Harbour Care Ltd", "Harbour Care")
@@ -648,11 +648,11 @@ async def test_legal_entities_get_returns_the_details(
 
 @covers("legal_entities.create")
 async def test_legal_entities_create_returns_the_id_and_joins_groups(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (group_id,) = fake.seed(trust_groups=[{"name": "Partners"}]).trust_groups
 
-    new_id = await tahdah.legal_entities.create(
+    new_id = await client.legal_entities.create(
         fake.owner_id,
         LegalEntity(name="Harbour Care Ltd", town="Leeds", child_age_limit=16),
         trust_group_ids=[group_id],
@@ -675,17 +675,17 @@ async def test_legal_entities_create_returns_the_id_and_joins_groups(
 
 @covers("legal_entities.connect_person")
 async def test_legal_entities_connect_person_adds_then_updates_roles(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (child,) = fake.seed(legal_entities=[{"name": "Harbour Care Ltd"}]).legal_entities
     fake.seed(trust_groups=[{"name": "Partners", "members": [child]}])
 
-    await tahdah.legal_entities.connect_person(
+    await client.legal_entities.connect_person(
         fake.owner_id,
         child,
         Person(email="sam@harbour.example", first_name="Sam", roles=(Role(id=4, name="Tutor"),)),
     )
-    await tahdah.legal_entities.connect_person(
+    await client.legal_entities.connect_person(
         fake.owner_id,
         child,
         {"email": "sam@harbour.example", "roles": [{"id": 5, "name": "Assessor"}]},
@@ -704,7 +704,7 @@ async def test_legal_entities_connect_person_adds_then_updates_roles(
 
 
 @covers("legal_entities.list_people")
-async def test_legal_entities_list_people(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_legal_entities_list_people(fake: FakeTahdah, client: TahdahClient) -> None:
     (child,) = fake.seed(legal_entities=[{"name": "Harbour Care Ltd"}]).legal_entities
     (learner,) = fake.seed(candidates=[{"firstName": "Ada"}]).candidates
     fake.state.legal_entities[child].people.extend(
@@ -714,7 +714,7 @@ async def test_legal_entities_list_people(fake: FakeTahdah, tahdah: TahdahClient
         ]
     )
 
-    people = await tahdah.legal_entities.list_people(fake.owner_id, child)
+    people = await client.legal_entities.list_people(fake.owner_id, child)
 
     assert people == [
         Person(candidate_id=learner, roles=(Role(id=1, name="Learner"),)),
@@ -728,9 +728,9 @@ async def test_legal_entities_list_people(fake: FakeTahdah, tahdah: TahdahClient
 
 @covers("candidates.create")
 async def test_candidates_create_attaches_to_the_keys_entity(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    created = await tahdah.candidates.create(
+    created = await client.candidates.create(
         first_name="Ada",
         last_name="Lovelace",
         email="ada@example.com",
@@ -758,13 +758,13 @@ async def test_candidates_create_attaches_to_the_keys_entity(
 
 @covers("candidates.update")
 async def test_candidates_update_changes_only_the_fields_sent(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (ada,) = fake.seed(
         candidates=[{"firstName": "Ada", "lastName": "Lovelace", "email": "old@example.com"}]
     ).candidates
 
-    await tahdah.candidates.update(ada, email="ada@example.com", external_id="EXT-1")
+    await client.candidates.update(ada, email="ada@example.com", external_id="EXT-1")
 
     assert fake.state.candidates[ada].data == {
         "firstName": "Ada",
@@ -778,11 +778,11 @@ async def test_candidates_update_changes_only_the_fields_sent(
 
 @covers("candidates.delete")
 async def test_candidates_delete_removes_the_candidate(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     ada, bob = fake.seed(candidates=[{"firstName": "Ada"}, {"firstName": "Bob"}]).candidates
 
-    await tahdah.candidates.delete(ada)
+    await client.candidates.delete(ada)
 
     assert list(fake.state.candidates) == [bob]
     assert fake.events == [("candidates.deleted", {"id": ada, "firstName": "Ada"})]
@@ -792,11 +792,11 @@ async def test_candidates_delete_removes_the_candidate(
 
 @covers("candidates.update_tags")
 async def test_candidates_update_tags_adds_and_removes(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     (ada,) = fake.seed(candidates=[{"firstName": "Ada", "tags": ["a", "b"]}]).candidates
 
-    await tahdah.candidates.update_tags(ada, add=["c", "b"], remove=["a"])
+    await client.candidates.update_tags(ada, add=["c", "b"], remove=["a"])
 
     assert fake.state.candidates[ada].tags == ["b", "c"]
     assert verbs(fake) == ["candidates.updated"]
@@ -816,14 +816,14 @@ OVERRIDES = {
 async def test_route_overrides_apply_to_the_fake_and_the_client() -> None:
     async with (
         FakeTahdah(routes=OVERRIDES) as fake,
-        TahdahClient(fake.token, base_url=fake.url, routes=OVERRIDES) as tahdah,
+        TahdahClient(fake.token, base_url=fake.url, routes=OVERRIDES) as client,
         TahdahClient(fake.token, base_url=fake.url, max_retries=0) as default,
     ):
         (ada,) = fake.seed(candidates=[{"firstName": "Ada"}]).candidates
         (pathway_id,) = fake.seed(experiences=[{"name": "Diploma"}]).experiences
 
-        await tahdah.candidates.update(ada, last_name="Lovelace")
-        (result,) = await tahdah.pathways.create_registrations(
+        await client.candidates.update(ada, last_name="Lovelace")
+        (result,) = await client.pathways.create_registrations(
             fake.owner_id,
             pathway_id,
             [{"candidateId": ada, "behavior": 1, "registrationDate": "2026-03-01"}],
@@ -846,13 +846,13 @@ async def test_route_overrides_apply_to_the_fake_and_the_client() -> None:
     # DELETE still lives on the old path, so PUT there is a method the fake does not allow.
     assert refused.value.status == 405
     assert refused.value.path == f"/api/candidates/{ada}"
-    assert fake.routes["candidates.update"].method == tahdah.routes["candidates.update"].method
+    assert fake.routes["candidates.update"].method == client.routes["candidates.update"].method
 
 
 async def test_fake_and_client_route_tables_match_by_default(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    assert dict(fake.routes) == dict(ROUTES) == dict(tahdah.routes)
+    assert dict(fake.routes) == dict(ROUTES) == dict(client.routes)
 
 
 # -- the guard -----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def fake(fake_tahdah: FakeTahdah) -> FakeTahdah:
 
 
 @pytest.fixture
-def tahdah(tahdah_client: TahdahClient) -> TahdahClient:
+def client(tahdah_client: TahdahClient) -> TahdahClient:
     return tahdah_client
 
 
@@ -297,10 +297,10 @@ async def test_a_key_acts_for_itself_and_what_it_owns(fake: FakeTahdah, world: W
 
 
 async def test_the_owners_key_reaches_a_grandchild(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
-    groups = await tahdah.trust_groups.list(world.grandchild)
-    await tahdah.event_credits.add(world.grandchild, [{"eventTemplateId": 3, "numberOfCredits": 2}])
+    groups = await client.trust_groups.list(world.grandchild)
+    await client.event_credits.add(world.grandchild, [{"eventTemplateId": 3, "numberOfCredits": 2}])
 
     assert groups == []
     assert fake.state.balance(world.grandchild, 3) == 2
@@ -410,11 +410,11 @@ NOT_FOUND: dict[str, tuple[Call, str]] = {
 
 @pytest.mark.parametrize("case", list(NOT_FOUND))
 async def test_unknown_numeric_ids_are_404(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World, case: str
+    fake: FakeTahdah, client: TahdahClient, world: World, case: str
 ) -> None:
     call, detail = NOT_FOUND[case]
     with unchanged(fake), pytest.raises(NotFoundError) as caught:
-        await call(tahdah, world)
+        await call(client, world)
 
     problem = assert_problem(caught.value, 404, "Not Found")
     assert problem.detail == detail.format(**attrs.asdict(world))
@@ -434,22 +434,22 @@ async def test_unknown_numeric_ids_are_404(
     ],
 )
 async def test_non_numeric_ids_name_nothing(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World, ident: str
+    fake: FakeTahdah, client: TahdahClient, world: World, ident: str
 ) -> None:
     # 1001 is the owner's id, so "1_001" must not be read as it.
     assert world.owner == 1001
     with unchanged(fake), pytest.raises(NotFoundError) as caught:
-        await tahdah.trust_groups.list(ident)
+        await client.trust_groups.list(ident)
     assert problem_of(caught.value).detail == f"No legal entity with id {ident}"
 
     with unchanged(fake), pytest.raises(NotFoundError) as caught:
-        await tahdah.candidates.delete(ident)
+        await client.candidates.delete(ident)
     assert problem_of(caught.value).detail == f"No candidate with id {ident}"
 
 
-async def test_an_unknown_path_is_404(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_an_unknown_path_is_404(fake: FakeTahdah, client: TahdahClient) -> None:
     with pytest.raises(NotFoundError) as caught:
-        await tahdah.request("GET", "/api/nothing/here")
+        await client.request("GET", "/api/nothing/here")
     assert (caught.value.status, caught.value.path) == (404, "/api/nothing/here")
 
 
@@ -480,10 +480,10 @@ async def test_a_body_that_is_not_json_is_400(fake: FakeTahdah, raw: aiohttp.Cli
     ],
 )
 async def test_a_body_that_is_not_an_object_is_400(
-    fake: FakeTahdah, tahdah: TahdahClient, method: str, path: str, body: Any
+    fake: FakeTahdah, client: TahdahClient, method: str, path: str, body: Any
 ) -> None:
     with unchanged(fake), pytest.raises(BadRequestError) as caught:
-        await tahdah.request(method, path, json=body)
+        await client.request(method, path, json=body)
     problem = assert_problem(caught.value, 400, VALIDATION)
     assert problem.errors == {"$": ("The request body must be a JSON object.",)}
 
@@ -517,10 +517,10 @@ async def test_a_body_that_is_not_an_object_is_400(
     ],
 )
 async def test_missing_required_fields_are_400_with_every_error(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World, call: Call, errors: dict[str, Any]
+    fake: FakeTahdah, client: TahdahClient, world: World, call: Call, errors: dict[str, Any]
 ) -> None:
     with unchanged(fake), pytest.raises(BadRequestError) as caught:
-        await call(tahdah, world)
+        await call(client, world)
     problem = assert_problem(caught.value, 400, VALIDATION)
     assert problem.errors == errors
     assert problem.detail is not None
@@ -529,11 +529,11 @@ async def test_missing_required_fields_are_400_with_every_error(
 
 
 async def test_wrong_types_are_400_with_one_error_per_field(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
     # The typed client refuses these before sending; a hand-made body reaches the server.
     with unchanged(fake), pytest.raises(BadRequestError) as caught:
-        await tahdah.request(
+        await client.request(
             "PUT",
             f"/api/trustgroups/legalentities/{world.owner}/trustgroup",
             json={"name": "Partners 2", "monthlyPrice": "cheap", "showOnBadge": "yes"},
@@ -549,10 +549,10 @@ async def test_wrong_types_are_400_with_one_error_per_field(
 
 
 async def test_validation_errors_are_keyed_by_wire_field_names(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
     with pytest.raises(BadRequestError) as caught:
-        await tahdah.request(
+        await client.request(
             "PUT",
             f"/api/trustgroups/legalentities/{world.owner}/trustgroup",
             json={"name": "Partners 2", "monthlyPrice": "cheap", "showOnBadge": "yes"},
@@ -564,10 +564,10 @@ async def test_validation_errors_are_keyed_by_wire_field_names(
 
 @pytest.mark.parametrize("bad_date", ["2025-02-30", "03/09/2025", "2025-9-3x", ""])
 async def test_bad_registration_dates_are_400_and_register_nobody(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World, bad_date: str
+    fake: FakeTahdah, client: TahdahClient, world: World, bad_date: str
 ) -> None:
     with unchanged(fake), pytest.raises(BadRequestError) as caught:
-        await tahdah.request(
+        await client.request(
             "POST",
             f"/api/learningexperiences/legalentities/{world.owner}/experiences/{world.experience}/learners",
             json={
@@ -589,9 +589,9 @@ async def test_bad_registration_dates_are_400_and_register_nobody(
     assert fake.state.experiences[world.experience].registrations == []
 
 
-async def test_a_bad_date_of_birth_is_400(fake: FakeTahdah, tahdah: TahdahClient) -> None:
+async def test_a_bad_date_of_birth_is_400(fake: FakeTahdah, client: TahdahClient) -> None:
     with unchanged(fake), pytest.raises(BadRequestError) as caught:
-        await tahdah.request(
+        await client.request(
             "POST",
             "/api/candidates",
             json={"firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "10/12/1815"},
@@ -690,7 +690,7 @@ async def test_a_bad_date_of_birth_is_400(fake: FakeTahdah, tahdah: TahdahClient
 )
 async def test_invalid_fields_are_400_naming_the_field(
     fake: FakeTahdah,
-    tahdah: TahdahClient,
+    client: TahdahClient,
     world: World,
     method: str,
     path: str,
@@ -699,17 +699,17 @@ async def test_invalid_fields_are_400_naming_the_field(
     field: str,
 ) -> None:
     with unchanged(fake), pytest.raises(BadRequestError) as caught:
-        await tahdah.request(method, path.format(**attrs.asdict(world)), params=params, json=body)
+        await client.request(method, path.format(**attrs.asdict(world)), params=params, json=body)
     problem = assert_problem(caught.value, 400, VALIDATION)
     assert isinstance(problem.errors, dict)
     assert list(problem.errors) == [field]
 
 
 async def test_a_non_numeric_candidate_id_for_a_person_is_400(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
     with unchanged(fake), pytest.raises(BadRequestError):
-        await tahdah.legal_entities.connect_person(world.owner, world.child, candidate_id="ada")
+        await client.legal_entities.connect_person(world.owner, world.child, candidate_id="ada")
 
 
 # -- 422: well-formed but refused ----------------------------------------------------------
@@ -755,10 +755,10 @@ async def test_a_non_numeric_candidate_id_for_a_person_is_400(
     ],
 )
 async def test_broken_rules_are_422_and_change_nothing(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World, call: Call, detail: str
+    fake: FakeTahdah, client: TahdahClient, world: World, call: Call, detail: str
 ) -> None:
     with unchanged(fake), pytest.raises(UnprocessableEntityError) as caught:
-        await call(tahdah, world)
+        await call(client, world)
     problem = assert_problem(caught.value, 422, "Unprocessable Entity")
     assert problem.detail == detail.format(**attrs.asdict(world))
 
@@ -767,13 +767,13 @@ async def test_broken_rules_are_422_and_change_nothing(
 
 
 async def test_adding_a_member_twice_is_409(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
-    await tahdah.trust_groups.add_member(world.owner, world.group, world.sibling)
+    await client.trust_groups.add_member(world.owner, world.group, world.sibling)
     added = fake.state.trust_groups[world.group].members[world.sibling].added_at
 
     with unchanged(fake), pytest.raises(ConflictError) as caught:
-        await tahdah.trust_groups.add_member(world.owner, world.group, world.sibling)
+        await client.trust_groups.add_member(world.owner, world.group, world.sibling)
 
     problem = assert_problem(caught.value, 409, "Conflict")
     assert problem.detail == (
@@ -812,24 +812,24 @@ async def test_adding_a_member_twice_is_409(
     ],
 )
 async def test_conflicting_creates_are_409_and_change_nothing(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World, call: Call, detail: str
+    fake: FakeTahdah, client: TahdahClient, world: World, call: Call, detail: str
 ) -> None:
     with unchanged(fake), pytest.raises(ConflictError) as caught:
-        await call(tahdah, world)
+        await call(client, world)
     problem = assert_problem(caught.value, 409, "Conflict")
     assert problem.detail == detail.format(**attrs.asdict(world))
 
 
 async def test_registering_a_learner_twice_is_409(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
     learner = LearnerRegistration(
         candidate_id=world.candidate, behavior=1, registration_date=dt.date(2026, 1, 1)
     )
-    await tahdah.learning_experiences.register_learners(world.owner, world.experience, [learner])
+    await client.learning_experiences.register_learners(world.owner, world.experience, [learner])
 
     with unchanged(fake), pytest.raises(ConflictError) as caught:
-        await tahdah.pathways.create_registrations(world.owner, world.experience, [learner])
+        await client.pathways.create_registrations(world.owner, world.experience, [learner])
 
     assert problem_of(caught.value).detail == (
         f"Candidate {world.candidate} is already registered on {world.experience}"
@@ -838,13 +838,13 @@ async def test_registering_a_learner_twice_is_409(
 
 
 async def test_registering_a_learner_twice_in_one_request_is_refused(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
     learner = LearnerRegistration(
         candidate_id=world.candidate, behavior=1, registration_date=dt.date(2026, 1, 1)
     )
     with pytest.raises(APIStatusError) as caught:
-        await tahdah.learning_experiences.register_learners(
+        await client.learning_experiences.register_learners(
             world.owner, world.experience, [learner, learner]
         )
     assert caught.value.status in (400, 409)
@@ -852,10 +852,10 @@ async def test_registering_a_learner_twice_in_one_request_is_refused(
 
 
 async def test_a_refused_legal_entity_create_creates_nothing(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
     with unchanged(fake), pytest.raises(APIStatusError):
-        await tahdah.legal_entities.create(
+        await client.legal_entities.create(
             world.owner, name="Harbour 2", trust_group_ids=[world.group, world.group]
         )
 
@@ -870,9 +870,9 @@ def lots(fake: FakeTahdah, template: int) -> list[tuple[str | None, int]]:
 
 
 async def test_a_reused_idempotency_key_is_409_and_changes_nothing(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    first = await tahdah.event_credits.add(
+    first = await client.event_credits.add(
         fake.owner_id,
         [EventTemplateCredit(event_template_id=77, number_of_credits=10)],
         idempotency_key="k-1",
@@ -884,7 +884,7 @@ async def test_a_reused_idempotency_key_is_409_and_changes_nothing(
         [{"eventTemplateId": 78, "numberOfCredits": 1}],
     ):
         with unchanged(fake), pytest.raises(ConflictError) as caught:
-            await tahdah.event_credits.add(fake.owner_id, credits, idempotency_key=first)
+            await client.event_credits.add(fake.owner_id, credits, idempotency_key=first)
         problem = assert_problem(caught.value, 409, "Conflict")
         assert problem.detail == "The idempotency key 'k-1' was already used"
 
@@ -956,21 +956,21 @@ async def test_a_reused_idempotency_key_is_409_and_changes_nothing(
     ],
 )
 async def test_malformed_credit_requests_are_400_and_keep_the_key_unused(
-    fake: FakeTahdah, tahdah: TahdahClient, body: dict[str, Any], field: str
+    fake: FakeTahdah, client: TahdahClient, body: dict[str, Any], field: str
 ) -> None:
     path = f"/api/eventcredits/legalentities/{fake.owner_id}"
     with unchanged(fake), pytest.raises(BadRequestError) as caught:
-        await tahdah.request("PUT", path, json=body)
+        await client.request("PUT", path, json=body)
     problem = assert_problem(caught.value, 400, VALIDATION)
     assert isinstance(problem.errors, dict)
     assert list(problem.errors) == [field]
 
 
-async def test_a_balance_never_goes_below_zero(fake: FakeTahdah, tahdah: TahdahClient) -> None:
-    await tahdah.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 5}])
+async def test_a_balance_never_goes_below_zero(fake: FakeTahdah, client: TahdahClient) -> None:
+    await client.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 5}])
 
     with unchanged(fake), pytest.raises(UnprocessableEntityError) as caught:
-        await tahdah.event_credits.add(
+        await client.event_credits.add(
             fake.owner_id,
             [{"eventTemplateId": 77, "numberOfCredits": -6}],
             idempotency_key="k-over",
@@ -979,25 +979,25 @@ async def test_a_balance_never_goes_below_zero(fake: FakeTahdah, tahdah: TahdahC
     assert problem.detail == "Event template 77 has 5 credits; cannot remove 6"
 
     # Removing exactly the balance is allowed and leaves zero.
-    await tahdah.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -5}])
+    await client.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -5}])
     assert fake.state.balance(fake.owner_id, 77) == 0
     with unchanged(fake), pytest.raises(UnprocessableEntityError):
-        await tahdah.event_credits.add(
+        await client.event_credits.add(
             fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -1}]
         )
 
 
 async def test_balances_are_per_legal_entity_and_per_template(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
-    await tahdah.event_credits.add(world.owner, [{"eventTemplateId": 77, "numberOfCredits": 5}])
+    await client.event_credits.add(world.owner, [{"eventTemplateId": 77, "numberOfCredits": 5}])
 
     with unchanged(fake), pytest.raises(UnprocessableEntityError):
-        await tahdah.event_credits.add(
+        await client.event_credits.add(
             world.child, [{"eventTemplateId": 77, "numberOfCredits": -1}]
         )
     with unchanged(fake), pytest.raises(UnprocessableEntityError):
-        await tahdah.event_credits.add(
+        await client.event_credits.add(
             world.owner, [{"eventTemplateId": 78, "numberOfCredits": -1}]
         )
 
@@ -1005,10 +1005,10 @@ async def test_balances_are_per_legal_entity_and_per_template(
 
 
 async def test_a_request_refused_for_one_template_changes_no_template(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     with unchanged(fake), pytest.raises(UnprocessableEntityError) as caught:
-        await tahdah.event_credits.add(
+        await client.event_credits.add(
             fake.owner_id,
             [
                 {"eventTemplateId": 77, "numberOfCredits": 10},
@@ -1019,27 +1019,27 @@ async def test_a_request_refused_for_one_template_changes_no_template(
 
 
 async def test_removals_draw_on_the_given_order_first_then_oldest_first(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     for order in ("ORD-A", "ORD-B", "ORD-C"):
-        await tahdah.event_credits.add(
+        await client.event_credits.add(
             fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 5}], order_number=order
         )
 
-    await tahdah.event_credits.add(
+    await client.event_credits.add(
         fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -3}], order_number="ORD-B"
     )
     assert lots(fake, 77) == [("ORD-A", 5), ("ORD-B", 2), ("ORD-C", 5)]
 
     # ORD-C is emptied first, then the oldest other order (ORD-A), not ORD-B.
-    await tahdah.event_credits.add(
+    await client.event_credits.add(
         fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -7}], order_number="ORD-C"
     )
     assert lots(fake, 77) == [("ORD-A", 3), ("ORD-B", 2)]
     assert fake.state.balance(fake.owner_id, 77) == 5
 
     # An order with no credits left draws on the others, oldest first.
-    await tahdah.event_credits.add(
+    await client.event_credits.add(
         fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -4}], order_number="ORD-C"
     )
     assert lots(fake, 77) == [("ORD-B", 1)]
@@ -1054,24 +1054,24 @@ async def test_removals_draw_on_the_given_order_first_then_oldest_first(
 
 
 async def test_a_removal_without_an_order_draws_oldest_first(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    await tahdah.event_credits.add(
+    await client.event_credits.add(
         fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 5}], order_number="ORD-A"
     )
-    await tahdah.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 5}])
+    await client.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 5}])
 
-    await tahdah.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -3}])
+    await client.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": -3}])
 
     assert lots(fake, 77) == [("ORD-A", 2), (None, 5)]
 
 
 async def test_a_request_is_applied_as_its_net_change(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    await tahdah.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 3}])
+    await client.event_credits.add(fake.owner_id, [{"eventTemplateId": 77, "numberOfCredits": 3}])
 
-    await tahdah.event_credits.add(
+    await client.event_credits.add(
         fake.owner_id,
         [
             {"eventTemplateId": 77, "numberOfCredits": -8},
@@ -1086,10 +1086,10 @@ async def test_a_request_is_applied_as_its_net_change(
 
 
 async def test_a_status_error_carries_everything_a_debugger_wants(
-    fake: FakeTahdah, tahdah: TahdahClient, world: World
+    fake: FakeTahdah, client: TahdahClient, world: World
 ) -> None:
     with pytest.raises(NotFoundError) as caught:
-        await tahdah.learning_experiences.get(world.owner, UNKNOWN)
+        await client.learning_experiences.get(world.owner, UNKNOWN)
 
     error = caught.value
     path = f"/api/learningexperiences/legalentities/{world.owner}/experiences/{UNKNOWN}"
@@ -1107,12 +1107,12 @@ async def test_a_status_error_carries_everything_a_debugger_wants(
 
 
 async def test_a_token_echoed_by_the_server_is_masked(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     # The fake echoes a conflicting externalId in its detail; make it the token.
-    await tahdah.candidates.create(first_name="A", last_name="L", external_id=fake.token)
+    await client.candidates.create(first_name="A", last_name="L", external_id=fake.token)
     with pytest.raises(ConflictError) as caught:
-        await tahdah.candidates.create(first_name="B", last_name="M", external_id=fake.token)
+        await client.candidates.create(first_name="B", last_name="M", external_id=fake.token)
 
     assert fake.token in str(problem_of(caught.value).detail)
     assert fake.token not in str(caught.value)
@@ -1120,10 +1120,10 @@ async def test_a_token_echoed_by_the_server_is_masked(
 
 
 async def test_a_token_in_the_path_is_masked_in_the_message(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
     with pytest.raises(NotFoundError) as caught:
-        await tahdah.candidates.delete(fake.token)
+        await client.candidates.delete(fake.token)
     assert fake.token not in str(caught.value)
 
 

@@ -71,7 +71,7 @@ async def test_a_whole_integration_is_heard_once_per_change(
     server, heard = receiver
     async with (
         FakeTahdah(secret=SECRET, webhook_urls=[server.make_url("/")]) as fake,
-        TahdahClient(fake.token, base_url=fake.url) as tahdah,
+        TahdahClient(fake.token, base_url=fake.url) as client,
     ):
         seeded = fake.seed(
             trust_groups=[{"name": "Regional partners"}],
@@ -82,17 +82,17 @@ async def test_a_whole_integration_is_heard_once_per_change(
         (experience_id,) = seeded.experiences
         (template_id,) = seeded.badge_templates
 
-        entity_id = await tahdah.legal_entities.create(fake.owner_id, name="Harbour Care Ltd")
-        await tahdah.trust_groups.add_member(fake.owner_id, group_id, entity_id)
+        entity_id = await client.legal_entities.create(fake.owner_id, name="Harbour Care Ltd")
+        await client.trust_groups.add_member(fake.owner_id, group_id, entity_id)
         learners = [
-            await tahdah.candidates.create(first_name=first, last_name=last, email=email)
+            await client.candidates.create(first_name=first, last_name=last, email=email)
             for first, last, email in [
                 ("Ada", "Lovelace", "ada@example.com"),
                 ("Grace", "Hopper", "grace@example.com"),
                 ("Alan", "Turing", "alan@example.com"),
             ]
         ]
-        results = await tahdah.learning_experiences.register_learners(
+        results = await client.learning_experiences.register_learners(
             fake.owner_id,
             experience_id,
             [
@@ -102,12 +102,12 @@ async def test_a_whole_integration_is_heard_once_per_change(
                 for learner in learners
             ],
         )
-        await tahdah.event_credits.add(
+        await client.event_credits.add(
             fake.owner_id,
             [{"eventTemplateId": 7, "numberOfCredits": 30}],
             order_number="SO-1001",
         )
-        await tahdah.digital_badges.issue(
+        await client.digital_badges.issue(
             fake.owner_id, template_id, candidate_id=learners[0].id, email="ada@example.com"
         )
         await fake.settle()

@@ -151,8 +151,6 @@ def test_a_users_tests_pass(pytester: pytest.Pytester) -> None:
     result = run(
         pytester,
         """
-        import time
-
         from tahdah_async import TahdahClient
         from tahdah_async.testing import FakeTahdah
 
@@ -186,11 +184,16 @@ def test_a_users_tests_pass(pytester: pytest.Pytester) -> None:
             tahdah_client: TahdahClient, fake_tahdah: FakeTahdah
         ) -> None:
             fake_tahdah.faults.fail(503, times=2, operation="trust_groups.list")
+            waits: list[float] = []
+            heard = tahdah_client.with_options(on_retry=lambda event: waits.append(event.delay))
 
-            started = time.perf_counter()
-            assert await tahdah_client.trust_groups.list(fake_tahdah.owner_id) == []
+            assert await heard.trust_groups.list(fake_tahdah.owner_id) == []
 
-            assert time.perf_counter() - started < 0.5
+            # The waits the client slept before each retry: the first backoff is 0.01 s and
+            # doubles, jitter only shortens it, so both retries together wait at most 0.03 s.
+            assert len(waits) == 2
+            assert 0.0075 <= waits[0] <= 0.01
+            assert 0.015 <= waits[1] <= 0.02
             assert [r.status for r in fake_tahdah.requests] == [503, 503, 200]
         """,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import attrs
@@ -40,7 +40,9 @@ from tests.servers import closed_port
 
 SECRET = "wh_s3nder-test-secret"
 QUICK: dict[str, Any] = {"secret": SECRET, "webhook_backoff": 0.001}
-"""Fake options: our secret and a backoff that costs no time."""
+"""Fake options: our secret and a backoff that costs no time (no test depends on how long)."""
+WAIT = 60.0
+"""A guard against a hang only: every wait below ends on an event long before this."""
 
 Handler = Callable[[Any, Delivery], Awaitable[None]]
 
@@ -54,10 +56,22 @@ class Receiver:
     """(verb, event) of every handler run that succeeded."""
     answers: list[tuple[int, str]] = attrs.field(factory=list)
     """(status, the answer's ``status`` field) of every request."""
+    _news: asyncio.Event = attrs.field(factory=asyncio.Event)
 
     @property
     def url(self) -> str:
         return str(self.server.make_url("/hooks/"))
+
+    def hear(self, verb: str, event: Any) -> None:
+        self.heard.append((verb, event))
+        self._news.set()
+
+    async def until_heard(self, count: int) -> None:
+        """Wait until handlers have succeeded for ``count`` deliveries."""
+        async with asyncio.timeout(WAIT):
+            while len(self.heard) < count:
+                self._news.clear()
+                await self._news.wait()
 
 
 @pytest.fixture
@@ -88,7 +102,7 @@ async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
         async def on_any(event: Any, delivery: Delivery) -> None:
             if behaviour is not None:
                 await behaviour(event, delivery)
-            receiver.heard.append((delivery.verb, event))
+            receiver.hear(delivery.verb, event)
 
         app = web.Application(middlewares=[record])
         app.add_subapp("/hooks/", create_webhook_app(router, secrets=secret))
@@ -134,9 +148,24 @@ def first_names(receiver: Receiver) -> list[str]:
 
 async def create(fake: FakeTahdah, *names: str) -> None:
     """Create candidates through the real client (one ``candidates.created`` each)."""
-    async with TahdahClient(fake.token, base_url=fake.url) as tahdah:
+    async with TahdahClient(fake.token, base_url=fake.url) as client:
         for name in names:
-            await tahdah.candidates.create(first_name=name, last_name="Tester")
+            await client.candidates.create(first_name=name, last_name="Tester")
+
+
+def finishes_at_once(coroutine: Coroutine[Any, Any, None]) -> bool:
+    """Whether ``coroutine`` finishes in its first step, never suspending to wait for anything."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return True
+    coroutine.close()
+    return False
+
+
+async def settled(fake: FakeTahdah) -> None:
+    """``fake.settle()``, failing instead of hanging if it never returns."""
+    await asyncio.wait_for(fake.settle(), WAIT)
 
 
 # -- what is sent --------------------------------------------------------------------------------
@@ -148,7 +177,7 @@ async def test_deliveries_are_signed_with_the_configured_secret(
     endpoint, url = capture
     async with FakeTahdah(webhook_urls=[url], **QUICK) as fake:
         await create(fake, "Zoë")
-        await fake.settle()
+        await settled(fake)
 
     ((headers, body),) = endpoint.requests
     assert headers[VERB_HEADER] == "candidates.created"
@@ -172,7 +201,7 @@ async def test_the_default_secret_signs_when_none_is_given(
     endpoint, url = capture
     async with FakeTahdah(webhook_urls=[url], webhook_backoff=0.001) as fake:
         fake.publish_catalogue_entry(title="Manual handling")
-        await fake.settle()
+        await settled(fake)
 
     ((headers, body),) = endpoint.requests
     assert headers[SIGNATURE_HEADER] == sign(body, DEFAULT_SECRET)
@@ -195,7 +224,7 @@ async def test_each_trigger_sends_its_verb_and_the_receiver_types_it(
         fake.update_member(group, partner, "Suspended")
         entry = fake.publish_catalogue_entry(title="Manual handling", price=120)
         await create(fake, "Ada")
-        await fake.settle()
+        await settled(fake)
 
     assert [verb for verb, _ in receiver.heard] == [
         "tracker.target.updated",
@@ -224,8 +253,9 @@ async def test_each_trigger_sends_its_verb_and_the_receiver_types_it(
 async def test_events_fire_without_subscribers_and_settle_returns_at_once() -> None:
     async with FakeTahdah(**QUICK) as fake:
         fake.publish_catalogue_entry(title="Manual handling")
-        await asyncio.wait_for(fake.settle(), timeout=1)
 
+        # Nothing to deliver, so settling never waits for anything.
+        assert finishes_at_once(fake.settle())
         assert [verb for verb, _ in fake.events] == ["catalogue.entry.published"]
         assert fake.deliveries == []
 
@@ -247,7 +277,7 @@ async def test_a_receiver_failing_twice_is_retried_until_it_accepts(
     receiver = await receivers(flaky)
     async with FakeTahdah(webhook_urls=[receiver.url], **QUICK) as fake:
         await create(fake, "Ada")
-        await fake.settle()
+        await settled(fake)
 
     (delivery,) = fake.deliveries
     assert [(a.status, a.error) for a in delivery.attempts] == [
@@ -268,7 +298,7 @@ async def test_a_receiver_always_failing_is_given_up_after_webhook_attempts(
     endpoint.statuses = [503]
     async with FakeTahdah(webhook_urls=[url], webhook_attempts=3, **QUICK) as fake:
         await create(fake, "Ada", "Grace")
-        await fake.settle()
+        await settled(fake)
 
     # Giving up on the first event does not hold back the second.
     assert [[a.status for a in d.attempts] for d in fake.deliveries] == [[503] * 3, [503] * 3]
@@ -284,7 +314,7 @@ async def test_any_answer_but_2xx_is_a_failure(capture: tuple[Capture, str], sta
     endpoint.statuses = [status, 202]
     async with FakeTahdah(webhook_urls=[url], **QUICK) as fake:
         await create(fake, "Ada")
-        await fake.settle()
+        await settled(fake)
 
     (delivery,) = fake.deliveries
     assert [a.status for a in delivery.attempts] == [status, 202]
@@ -295,7 +325,7 @@ async def test_a_url_with_nothing_listening_records_connection_errors() -> None:
     url = f"http://127.0.0.1:{closed_port()}/hooks"
     async with FakeTahdah(webhook_urls=[url], webhook_attempts=2, **QUICK) as fake:
         await create(fake, "Ada")
-        await asyncio.wait_for(fake.settle(), timeout=2)
+        await settled(fake)
 
     (delivery,) = fake.deliveries
     assert [a.status for a in delivery.attempts] == [None, None]
@@ -312,29 +342,35 @@ async def test_events_to_one_url_arrive_in_order_one_at_a_time(
     receivers: Callable[..., Awaitable[Receiver]],
 ) -> None:
     running = peak = 0
+    all_made = asyncio.Event()
     failed_once = False
 
-    async def slow(event: Any, delivery: Delivery) -> None:
+    async def first_blocks_then_fails(event: Any, delivery: Delivery) -> None:
         nonlocal running, peak, failed_once
         running += 1
         peak = max(peak, running)
         try:
-            await asyncio.sleep(0.005)
             if not failed_once:
+                # The first delivery stays in the receiver until every change was made, so
+                # a sender that did not wait for it would deliver the others meanwhile.
+                await all_made.wait()
                 failed_once = True
                 raise RuntimeError("first try fails")
         finally:
             running -= 1
 
-    receiver = await receivers(slow)
+    receiver = await receivers(first_blocks_then_fails)
     names = ["Ada", "Grace", "Alan", "Barbara", "Edsger"]
     async with FakeTahdah(webhook_urls=[receiver.url], **QUICK) as fake:
         await create(fake, *names)
-        await fake.settle()
+        assert receiver.answers == []  # the first delivery is still in the receiver
+        all_made.set()
+        await settled(fake)
 
     # The first delivery's retry comes before the second delivery.
     assert first_names(receiver) == names
     assert [[a.status for a in d.attempts] for d in fake.deliveries] == [[500, 200]] + [[200]] * 4
+    assert receiver.answers == [(500, "handler_failed")] + [(200, "processed")] * 5
     assert peak == 1
 
 
@@ -344,7 +380,7 @@ async def test_every_url_gets_every_event(
     first, second = await receivers(), await receivers()
     async with FakeTahdah(webhook_urls=[first.url, second.url], **QUICK) as fake:
         await create(fake, "Ada", "Grace", "Alan")
-        await fake.settle()
+        await settled(fake)
 
     assert first_names(first) == ["Ada", "Grace", "Alan"]
     assert first_names(second) == ["Ada", "Grace", "Alan"]
@@ -366,15 +402,12 @@ async def test_a_slow_url_does_not_hold_back_another(
     slow, quick = await receivers(blocked), await receivers()
     async with FakeTahdah(webhook_urls=[slow.url, quick.url], **QUICK) as fake:
         await create(fake, "Ada", "Grace")
-        for _ in range(200):
-            if len(quick.heard) == 2:
-                break
-            await asyncio.sleep(0.005)
+        await quick.until_heard(2)
 
         assert first_names(quick) == ["Ada", "Grace"]
         assert slow.heard == []
         release.set()
-        await fake.settle()
+        await settled(fake)
 
     assert first_names(slow) == ["Ada", "Grace"]
 
@@ -389,7 +422,7 @@ async def test_a_duplicated_webhook_is_processed_once_by_the_receiver(
     async with FakeTahdah(webhook_urls=[receiver.url], **QUICK) as fake:
         fake.faults.duplicate_webhook()
         await create(fake, "Ada", "Grace")
-        await fake.settle()
+        await settled(fake)
 
     original, copy, second = fake.deliveries
     assert (copy.body, copy.signature, copy.verb) == (
@@ -411,7 +444,7 @@ async def test_a_bad_signature_is_rejected_and_the_rejection_recorded(
     async with FakeTahdah(webhook_urls=[receiver.url], webhook_attempts=2, **QUICK) as fake:
         fake.faults.bad_signature_webhook()
         await create(fake, "Mallory", "Grace")
-        await fake.settle()
+        await settled(fake)
 
     forged, good = fake.deliveries
     assert not verify_signature(forged.body, forged.signature, SECRET)
@@ -430,7 +463,7 @@ async def test_a_receiver_with_another_secret_rejects_every_delivery(
     receiver = await receivers(secret="wh_someone_else")
     async with FakeTahdah(webhook_urls=[receiver.url], webhook_attempts=2, **QUICK) as fake:
         await create(fake, "Ada")
-        await fake.settle()
+        await settled(fake)
 
     (delivery,) = fake.deliveries
     assert [a.status for a in delivery.attempts] == [401, 401]
@@ -443,22 +476,29 @@ async def test_a_receiver_with_another_secret_rejects_every_delivery(
 async def test_settle_waits_for_every_delivery(
     receivers: Callable[..., Awaitable[Receiver]],
 ) -> None:
-    async def slow(event: Any, delivery: Delivery) -> None:
-        await asyncio.sleep(0.02)
+    settling = asyncio.Event()
 
-    receiver = await receivers(slow)
+    async def held_until_settling(event: Any, delivery: Delivery) -> None:
+        # The receiver answers nothing until the test is inside settle().
+        await settling.wait()
+
+    receiver = await receivers(held_until_settling)
     async with FakeTahdah(webhook_urls=[receiver.url], **QUICK) as fake:
         await create(fake, "Ada", "Grace", "Alan")
 
         assert len(fake.deliveries) == 3
-        assert not all(d.delivered for d in fake.deliveries)
+        assert [d.delivered for d in fake.deliveries] == [False, False, False]
 
-        await fake.settle()
+        settling.set()  # takes effect only once this task waits in settle()
+        await settled(fake)
 
         assert [d.delivered for d in fake.deliveries] == [True, True, True]
         assert first_names(receiver) == ["Ada", "Grace", "Alan"]
-        # Nothing new: settling again returns at once.
-        await asyncio.wait_for(fake.settle(), timeout=0.5)
+        # Nothing new: settling again sends nothing more and returns.
+        attempts = [list(d.attempts) for d in fake.deliveries]
+        await settled(fake)
+        assert [d.attempts for d in fake.deliveries] == attempts
+        assert len(receiver.answers) == 3
 
 
 async def test_settle_waits_for_events_fired_while_it_waits(
@@ -475,7 +515,7 @@ async def test_settle_waits_for_events_fired_while_it_waits(
     async with FakeTahdah(webhook_urls=[receiver.url], **QUICK) as fake:
         started.append(fake)
         fake.publish_catalogue_entry(title="first")
-        await fake.settle()
+        await settled(fake)
 
         assert [event.title for _, event in receiver.heard] == ["first", "second"]
         assert [d.delivered for d in fake.deliveries] == [True, True]
@@ -489,7 +529,7 @@ async def test_sender_logs_each_attempt(
     caplog.set_level(logging.DEBUG, logger="tahdah_async.testing")
     async with FakeTahdah(webhook_urls=[url], **QUICK) as fake:
         await create(fake, "Ada")
-        await fake.settle()
+        await settled(fake)
 
     attempts = [
         r.getMessage().split(" in ")[0]
