@@ -364,6 +364,9 @@ ACK_MOUNT: Final = "/ack/"
 """A second receiver: ack-then-process, 404 for unknown verbs, an Authorization check and a
 512-byte body limit."""
 AUTH: Final = "Bearer partner-key-81"
+HANG_GUARD: Final = 60.0
+"""Seconds an exchange or a drain may take before it counts as hung: generous, so only a real
+hang reaches it, however loaded the machine (nothing here checks how long anything took)."""
 ACK_LIMIT: Final = 512
 DOCUMENTED: Final = frozenset({200, 202, 400, 401, 404, 405, 413, 500, 503})
 WHATS: Final = frozenset(
@@ -464,7 +467,7 @@ class Live:
             ]
             writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
             await writer.drain()
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(HANG_GUARD):
                 raw = await reader.read()
         finally:
             writer.close()
@@ -476,7 +479,11 @@ class Live:
         return Answer(int(status_line.split(" ")[1]), fields, payload)
 
     async def settle(self) -> None:
-        await self.ack[RECEIVER].drain(within=5)
+        """Wait for the ack-then-process receiver's background handlers (which never fail and
+        never wait) to finish. The drain's own limit must never fire (it would cancel them
+        quietly), so it is longer than the guard: a hang fails here instead."""
+        async with asyncio.timeout(HANG_GUARD):
+            await self.ack[RECEIVER].drain(within=2 * HANG_GUARD)
 
 
 @pytest.fixture
