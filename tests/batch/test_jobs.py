@@ -208,13 +208,13 @@ def test_a_missing_file_is_file_not_found(tmp_path: Path) -> None:
 
 
 async def test_an_import_creates_every_candidate_then_registers_them_in_chunks(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, experience: int
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, experience: int
 ) -> None:
     report = tmp_path / "import.csv"
     seen: list[Progress] = []
 
     result = await import_learners(
-        tahdah,
+        client,
         fake.owner_id,
         experience,
         learners(5),
@@ -248,7 +248,7 @@ async def test_an_import_creates_every_candidate_then_registers_them_in_chunks(
 
 
 async def test_a_learners_own_behavior_and_date_win_over_the_defaults(
-    fake: FakeTahdah, tahdah: TahdahClient, experience: int
+    fake: FakeTahdah, client: TahdahClient, experience: int
 ) -> None:
     own = Learner(
         candidate=Candidate(first_name="Ada", last_name="L", external_id="NF-1"),
@@ -258,7 +258,7 @@ async def test_a_learners_own_behavior_and_date_win_over_the_defaults(
     default = Candidate(first_name="Bob", last_name="M", email="bob@example.com")
 
     result = await import_learners(
-        tahdah,
+        client,
         fake.owner_id,
         experience,
         [own, default],
@@ -290,7 +290,7 @@ async def test_a_learners_own_behavior_and_date_win_over_the_defaults(
 async def test_a_bad_import_is_refused_before_any_request(
     tmp_path: Path,
     fake: FakeTahdah,
-    tahdah: TahdahClient,
+    client: TahdahClient,
     experience: int,
     items: list[Learner | Candidate],
     behavior: int | None,
@@ -300,7 +300,7 @@ async def test_a_bad_import_is_refused_before_any_request(
 
     with pytest.raises(ValueError, match=message):
         await import_learners(
-            tahdah, fake.owner_id, experience, items, behavior=behavior, report=report
+            client, fake.owner_id, experience, items, behavior=behavior, report=report
         )
 
     assert fake.requests == []
@@ -309,14 +309,14 @@ async def test_a_bad_import_is_refused_before_any_request(
 
 
 async def test_failures_are_reported_and_a_resumed_import_only_does_what_is_left(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, experience: int
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, experience: int
 ) -> None:
     report = tmp_path / "import.csv"
     fake.faults.fail(400, operation=CREATE)  # NF-0 is not created
     fake.faults.fail(422, operation=REGISTER)  # the first chunk, NF-1 and NF-2, not registered
 
     first = await import_learners(
-        tahdah,
+        client,
         fake.owner_id,
         experience,
         learners(6),
@@ -347,7 +347,7 @@ async def test_failures_are_reported_and_a_resumed_import_only_does_what_is_left
     before = len(fake.requests)
 
     second = await import_learners(
-        tahdah,
+        client,
         fake.owner_id,
         experience,
         learners(6),
@@ -379,7 +379,7 @@ async def test_failures_are_reported_and_a_resumed_import_only_does_what_is_left
 
 
 async def test_learners_created_before_an_interruption_are_only_registered(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, experience: int
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, experience: int
 ) -> None:
     report = tmp_path / "import.jsonl"
     scope = anyio.CancelScope()
@@ -392,7 +392,7 @@ async def test_learners_created_before_an_interruption_are_only_registered(
 
     with scope:
         await import_learners(
-            tahdah.with_options(on_request=interrupt),
+            client.with_options(on_request=interrupt),
             fake.owner_id,
             experience,
             learners(4),
@@ -408,7 +408,7 @@ async def test_learners_created_before_an_interruption_are_only_registered(
     made = {record.data["externalId"]: record.id for record in fake.state.candidates.values()}
 
     result = await import_learners(
-        tahdah, fake.owner_id, experience, learners(4), behavior=1, report=report, resume=report
+        client, fake.owner_id, experience, learners(4), behavior=1, report=report, resume=report
     )
 
     assert result.counts == {"ok": 4, "failed": 0, "skipped": 0, "cancelled": 0}
@@ -419,14 +419,14 @@ async def test_learners_created_before_an_interruption_are_only_registered(
 
 
 async def test_fail_fast_stops_creating_and_a_resume_finishes_the_import(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, experience: int
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, experience: int
 ) -> None:
     report = tmp_path / "import.csv"
     items = learners(5, behavior=1)
     broken = with_a_bad_third(items)
 
     first = await import_learners(
-        tahdah,
+        client,
         fake.owner_id,
         experience,
         broken,
@@ -446,7 +446,7 @@ async def test_fail_fast_stops_creating_and_a_resume_finishes_the_import(
     assert rows["NF-1"] == ReportRow("NF-1", "cancelled", str(made["NF-1"]))
 
     second = await import_learners(
-        tahdah, fake.owner_id, experience, items, concurrency=1, report=report, resume=report
+        client, fake.owner_id, experience, items, concurrency=1, report=report, resume=report
     )
 
     assert second.counts == {"ok": 5, "failed": 0, "skipped": 0, "cancelled": 0}
@@ -457,12 +457,12 @@ async def test_fail_fast_stops_creating_and_a_resume_finishes_the_import(
 
 
 async def test_fail_fast_gives_every_learner_an_outcome(
-    fake: FakeTahdah, tahdah: TahdahClient, experience: int
+    fake: FakeTahdah, client: TahdahClient, experience: int
 ) -> None:
     broken = with_a_bad_third(learners(5, behavior=1))
 
     result = await import_learners(
-        tahdah, fake.owner_id, experience, broken, concurrency=1, fail_fast=True
+        client, fake.owner_id, experience, broken, concurrency=1, fail_fast=True
     )
 
     assert [(r.key, r.outcome) for r in result.results] == [
@@ -506,13 +506,13 @@ def change(legal_entity_id: int, credits: int, **options: str) -> CreditChange:
 
 
 async def test_credits_are_added_with_a_started_row_before_each_call(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, entities: Sequence[int]
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, entities: Sequence[int]
 ) -> None:
     report = tmp_path / "credits.jsonl"
     seen: list[Progress] = []
 
     result = await add_credits(
-        tahdah,
+        client,
         [change(le, 10 * (n + 1)) for n, le in enumerate(entities)],
         concurrency=2,
         report=report,
@@ -532,12 +532,12 @@ async def test_credits_are_added_with_a_started_row_before_each_call(
 
 
 async def test_a_change_keeps_its_own_idempotency_key_and_report_key(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, entities: Sequence[int]
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, entities: Sequence[int]
 ) -> None:
     report = tmp_path / "credits.csv"
 
     result = await add_credits(
-        tahdah,
+        client,
         [change(entities[0], 5, idempotency_key="order-77-A", key="A")],
         report=report,
     )
@@ -548,16 +548,16 @@ async def test_a_change_keeps_its_own_idempotency_key_and_report_key(
 
 
 async def test_two_changes_with_one_report_key_are_refused_before_any_request(
-    fake: FakeTahdah, tahdah: TahdahClient, entities: Sequence[int]
+    fake: FakeTahdah, client: TahdahClient, entities: Sequence[int]
 ) -> None:
     with pytest.raises(ValueError, match=f"two credit changes have the key '{entities[0]}'"):
-        await add_credits(tahdah, [change(entities[0], 1), change(entities[0], 2)])
+        await add_credits(client, [change(entities[0], 1), change(entities[0], 2)])
 
     assert fake.requests == []
 
 
 async def test_a_resumed_change_reuses_its_key_so_it_is_never_applied_twice(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, entities: Sequence[int]
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, entities: Sequence[int]
 ) -> None:
     report = tmp_path / "credits.csv"
     a, b, c = entities
@@ -572,19 +572,20 @@ async def test_a_resumed_change_reuses_its_key_so_it_is_never_applied_twice(
 
     with scope:
         await add_credits(
-            tahdah.with_options(on_response=interrupt), changes, concurrency=1, report=report
+            client.with_options(on_response=interrupt), changes, concurrency=1, report=report
         )
 
     assert scope.cancelled_caught
     assert fake.state.balance(b, TEMPLATE) == 20
     rows = read_report(report)
     started = rows[str(b)].id
-    assert rows[str(b)].outcome in ("started", "cancelled")
+    # Cancelled in flight: its last row keeps the key it was sent with.
+    assert rows[str(b)] == ReportRow(str(b), "cancelled", started)
     assert started in fake.state.idempotency_keys
     assert rows[str(c)].outcome == "cancelled"
     before = len(fake.requests)
 
-    result = await add_credits(tahdah, changes, concurrency=1, report=report, resume=report)
+    result = await add_credits(client, changes, concurrency=1, report=report, resume=report)
 
     # B's reported key was refused as used: the interrupted run applied it, so it is done.
     assert [(r.key, r.outcome) for r in result.results] == [
@@ -607,13 +608,13 @@ async def test_a_resumed_change_reuses_its_key_so_it_is_never_applied_twice(
 
 
 async def test_a_change_that_failed_is_resent_with_the_same_key(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, entities: Sequence[int]
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, entities: Sequence[int]
 ) -> None:
     report = tmp_path / "credits.csv"
     a, b, _ = entities
     fake.faults.fail(400, operation=ADD)  # A's first call never reaches the handler
 
-    first = await add_credits(tahdah, [change(a, 10), change(b, 20)], concurrency=1, report=report)
+    first = await add_credits(client, [change(a, 10), change(b, 20)], concurrency=1, report=report)
 
     assert [r.outcome for r in first.results] == ["failed", "ok"]
     failed_key = read_report(report)[str(a)].id
@@ -621,7 +622,7 @@ async def test_a_change_that_failed_is_resent_with_the_same_key(
     assert fake.state.balance(a, TEMPLATE) == 0
 
     second = await add_credits(
-        tahdah, [change(a, 10), change(b, 20)], concurrency=1, report=report, resume=report
+        client, [change(a, 10), change(b, 20)], concurrency=1, report=report, resume=report
     )
 
     assert [(r.outcome, r.value) for r in second.results] == [("ok", failed_key), ("skipped", None)]
@@ -635,11 +636,11 @@ async def test_a_change_that_failed_is_resent_with_the_same_key(
 
 
 async def test_a_resumed_learner_already_registered_is_skipped_not_failed(
-    tmp_path: Path, fake: FakeTahdah, tahdah: TahdahClient, experience: int
+    tmp_path: Path, fake: FakeTahdah, client: TahdahClient, experience: int
 ) -> None:
     report = tmp_path / "import.csv"
     first = await import_learners(
-        tahdah, fake.owner_id, experience, learners(2), behavior=1, report=report
+        client, fake.owner_id, experience, learners(2), behavior=1, report=report
     )
     assert first.counts["ok"] == 2
     # The report lost its last rows (say the process died before writing them).
@@ -647,7 +648,7 @@ async def test_a_resumed_learner_already_registered_is_skipped_not_failed(
     report.write_text("\n".join(line for line in lines if ",ok," not in line) + "\n")
 
     again = await import_learners(
-        tahdah, fake.owner_id, experience, learners(2), behavior=1, report=report, resume=report
+        client, fake.owner_id, experience, learners(2), behavior=1, report=report, resume=report
     )
 
     assert [(r.key, r.outcome) for r in again.results] == [("NF-0", "skipped"), ("NF-1", "skipped")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import attrs
 import pytest
 from aioresponses import aioresponses
 
-from tahdah_async import TahdahClient
+from tahdah_async import RetryPolicy, TahdahClient
 from tahdah_async.batch import (
     DONE_OUTCOMES,
     ItemResult,
@@ -21,7 +22,7 @@ from tahdah_async.batch import (
     run_batch,
 )
 from tahdah_async.models import Candidate
-from tests.conftest import BASE_URL, TOKEN
+from tests.conftest import BASE_URL, TOKEN, RecordingSleep
 
 
 @attrs.frozen
@@ -252,6 +253,14 @@ def test_a_missing_report_is_file_not_found(tmp_path: Path) -> None:
 
 
 # -- no credentials ------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def client(sleeps: RecordingSleep) -> AsyncIterator[TahdahClient]:
+    """A client of the aioresponses base URL, as at the root (the folder's talks to the fake)."""
+    policy = RetryPolicy(sleep=sleeps, random=lambda: 0.0)
+    async with TahdahClient(TOKEN, base_url=BASE_URL, retry=policy) as client:
+        yield client
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from tahdah_async.batch import (
 )
 from tahdah_async.models import Candidate
 from tahdah_async.testing import FakeTahdah
+from tests.batch.conftest import WAIT, when_held
 
 Gate = int | anyio.CapacityLimiter | Throttle
 
@@ -37,22 +38,37 @@ GATE_IDS = ["int", "CapacityLimiter", "Throttle"]
 class Counting:
     """An operation that records its calls and how many of them ran at once.
 
-    Item ``i`` returns ``i * 10``; items in ``fail`` raise ``ValueError`` after the delay.
+    Item ``i`` returns ``i * 10``; items in ``fail`` raise ``ValueError``. The first calls wait
+    until ``together`` of them run at once (so overlap is forced, not hoped for); then each
+    call waits for ``release`` when one is given (forever, if it is never set).
     """
 
-    def __init__(self, delay: float = 0.005, fail: frozenset[int] = frozenset()) -> None:
-        self.delay = delay
+    def __init__(
+        self,
+        *,
+        together: int = 1,
+        fail: frozenset[int] = frozenset(),
+        release: anyio.Event | None = None,
+    ) -> None:
+        self.together = together
         self.fail = fail
+        self.release = release
         self.calls: list[int] = []
         self.running = 0
         self.most = 0
+        self.gathered = anyio.Event()
+        """Set once ``together`` calls run at once."""
 
     async def __call__(self, item: int) -> int:
         self.calls.append(item)
         self.running += 1
         self.most = max(self.most, self.running)
         try:
-            await anyio.sleep(self.delay)
+            if self.running >= self.together:
+                self.gathered.set()
+            await self.gathered.wait()  # a checkpoint when already set: other calls may run
+            if self.release is not None:
+                await self.release.wait()
             if item in self.fail:
                 raise ValueError(f"item {item} is bad")
             return item * 10
@@ -85,9 +101,10 @@ def outcomes(results: tuple[ItemResult[Any, Any], ...]) -> list[tuple[str, str]]
 async def test_calls_at_once_reach_the_limit_and_never_pass_it(
     make_gate: Callable[[int], Gate],
 ) -> None:
-    operation = Counting()
+    operation = Counting(together=3)
 
-    result = await run_batch(range(12), operation, concurrency=make_gate(3))
+    with anyio.fail_after(WAIT):
+        result = await run_batch(range(12), operation, concurrency=make_gate(3))
 
     assert operation.most == 3
     assert sorted(operation.calls) == list(range(12))
@@ -96,20 +113,22 @@ async def test_calls_at_once_reach_the_limit_and_never_pass_it(
 
 
 async def test_fewer_items_than_the_limit_run_all_at_once() -> None:
-    operation = Counting()
+    operation = Counting(together=2)
 
-    await run_batch([1, 2], operation, concurrency=5)
+    with anyio.fail_after(WAIT):
+        await run_batch([1, 2], operation, concurrency=5)
 
     assert operation.most == 2
 
 
 async def test_a_shared_limiter_bounds_two_batches_together() -> None:
-    operation = Counting()
+    operation = Counting(together=3)
     limiter = anyio.CapacityLimiter(3)
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(lambda: run_batch(range(8), operation, concurrency=limiter))
-        group.start_soon(lambda: run_batch(range(8, 16), operation, concurrency=limiter))
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: run_batch(range(8), operation, concurrency=limiter))
+            group.start_soon(lambda: run_batch(range(8, 16), operation, concurrency=limiter))
 
     assert operation.most == 3
     assert sorted(operation.calls) == list(range(16))
@@ -117,12 +136,16 @@ async def test_a_shared_limiter_bounds_two_batches_together() -> None:
 
 @pytest.mark.parametrize("make_gate", GATES, ids=GATE_IDS)
 async def test_the_fake_server_never_sees_more_calls_than_the_limit(
-    make_gate: Callable[[int], Gate], fake: FakeTahdah, tahdah: TahdahClient
+    make_gate: Callable[[int], Gate], fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    async def create(n: int) -> Candidate:
-        return await tahdah.candidates.create(first_name="Ada", last_name=f"L{n}")
+    hold = fake.faults.hold(times=3)  # the first three calls wait at the fake together
 
-    result = await run_batch(range(10), create, concurrency=make_gate(3))
+    async def create(n: int) -> Candidate:
+        return await client.candidates.create(first_name="Ada", last_name=f"L{n}")
+
+    result = await when_held(
+        hold, 3, lambda: run_batch(range(10), create, concurrency=make_gate(3))
+    )
 
     assert result.counts["ok"] == 10
     assert len(fake.state.candidates) == 10
@@ -130,12 +153,16 @@ async def test_the_fake_server_never_sees_more_calls_than_the_limit(
 
 
 async def test_the_fake_server_never_sees_more_chunk_calls_than_the_limit(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    async def create(chunk: list[int]) -> list[Candidate]:
-        return [await tahdah.candidates.create(first_name="A", last_name=f"{n}") for n in chunk]
+    hold = fake.faults.hold(times=2)  # the first call of each of two chunks, at once
 
-    result = await run_chunked(range(9), create, chunk_size=3, concurrency=2)
+    async def create(chunk: list[int]) -> list[Candidate]:
+        return [await client.candidates.create(first_name="A", last_name=f"{n}") for n in chunk]
+
+    result = await when_held(
+        hold, 2, lambda: run_chunked(range(9), create, chunk_size=3, concurrency=2)
+    )
 
     assert result.counts["ok"] == 9
     assert fake.max_in_flight == 2
@@ -187,18 +214,28 @@ async def test_each_failed_item_keeps_its_own_error_object() -> None:
     assert [r.error for r in result.results] == [errors[0], errors[1], errors[2], errors[3]]
 
 
-async def test_fail_fast_calls_nothing_after_the_first_failure() -> None:
-    async def operation(n: int) -> int:
-        calls.append(n)
+class FailThird:
+    """Item 2 fails once items 0 and 1 are running; every other item waits until cancelled."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.others = Counting(together=2, release=anyio.Event())  # never released
+
+    async def __call__(self, n: int) -> int:
+        self.calls.append(n)
         if n == 2:
-            await anyio.sleep(0.005)
+            await self.others.gathered.wait()
             raise ValueError("stop here")
-        await anyio.sleep(0.05)
-        return n
+        return await self.others(n)
 
-    calls: list[int] = []
 
-    result = await run_batch(range(8), operation, concurrency=3, fail_fast=True)
+async def test_fail_fast_calls_nothing_after_the_first_failure() -> None:
+    operation = FailThird()
+
+    with anyio.fail_after(WAIT):
+        result = await run_batch(range(8), operation, concurrency=3, fail_fast=True)
+
+    calls = operation.calls
 
     assert calls == [0, 1, 2]
     assert isinstance(result.stopped_by, ValueError)
@@ -209,16 +246,13 @@ async def test_fail_fast_calls_nothing_after_the_first_failure() -> None:
 
 
 async def test_fail_fast_gives_every_item_an_outcome() -> None:
-    async def operation(n: int) -> int:
-        if n == 2:
-            await anyio.sleep(0.005)
-            raise ValueError("stop here")
-        await anyio.sleep(0.05)
-        return n
-
+    operation = FailThird()
     recorder = Recorded()
 
-    result = await run_batch(range(8), operation, concurrency=3, fail_fast=True, recorder=recorder)
+    with anyio.fail_after(WAIT):
+        result = await run_batch(
+            range(8), operation, concurrency=3, fail_fast=True, recorder=recorder
+        )
 
     expected = [(str(n), "failed" if n == 2 else "cancelled") for n in range(8)]
     assert outcomes(result.results) == expected
@@ -290,12 +324,24 @@ async def test_cancelling_the_batch_records_every_unfinished_item_as_cancelled()
 
 
 async def test_cancelling_from_outside_a_task_group_propagates() -> None:
-    operation = Counting(delay=10)
+    operation = Counting(together=2, release=anyio.Event())  # the calls never end by themselves
+    scope = anyio.CancelScope()
+    returned = False
 
-    with anyio.move_on_after(0.05) as scope:
-        await run_batch(range(4), operation, concurrency=2)
+    async def batch() -> None:
+        nonlocal returned
+        with scope:
+            await run_batch(range(4), operation, concurrency=2)
+            returned = True
+
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(batch)
+            await operation.gathered.wait()  # both calls are in flight
+            scope.cancel()
 
     assert scope.cancelled_caught
+    assert not returned
     assert operation.calls == [0, 1]
     assert operation.running == 0
 
@@ -544,7 +590,7 @@ async def test_stopping_a_batch_over_an_endless_iterator_returns() -> None:
             raise ValueError("bad item")
         return item
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(WAIT):
         result = await run_batch(itertools.count(), work, concurrency=2, fail_fast=True)
 
     assert isinstance(result.stopped_by, ValueError)

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from tahdah_async import RequestEvent, RetryPolicy, TahdahClient
+from tahdah_async import RequestEvent, ResponseEvent, RetryPolicy, TahdahClient
 from tahdah_async._response import Response
 from tahdah_async.batch import Progress, Throttle, import_learners, run_batch
 from tahdah_async.errors import RateLimitError, status_error
 from tahdah_async.models import Candidate
-from tahdah_async.testing import FakeTahdah, RequestRecord
+from tahdah_async.testing import FakeTahdah, Hold
+from tests.batch.conftest import WAIT, Changes, beside
 from tests.conftest import RecordingSleep
 
-RETRY_AFTER = 0.2
+CREATE = "candidates.create"
+REGISTER = "learning_experiences.register_learners"
+RETRY_AFTER = 30.0
+"""Long, to show it costs no wall time: every pause is on a clock the test moves."""
 
 
 class FakeClock:
@@ -219,14 +224,20 @@ async def test_a_rate_limit_error_without_retry_after_pauses_the_default() -> No
     assert gate.paused_for() == 0.75
 
 
-async def settle() -> None:
-    """Let the other tasks run until they block (a few scheduler passes)."""
-    for _ in range(10):
-        await anyio.lowlevel.checkpoint()
-
-
 async def test_a_task_cancelled_while_it_waits_out_a_pause_gives_its_slot_back() -> None:
-    gate = Throttle(1)
+    clock = FakeClock()
+    asleep = anyio.Event()
+    in_use_asleep: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        clock.sleeps.append(seconds)
+        in_use_asleep.append(gate.in_use)
+        asleep.set()
+        await anyio.sleep_forever()  # the pause never ends: only the cancel gets it out
+
+    gate = Throttle(1, clock=clock, sleep=sleep)
+    holding = anyio.Event()
+    queued = anyio.Event()
     release = anyio.Event()
     entered: list[str] = []
     waiter_scope = anyio.CancelScope()
@@ -234,25 +245,30 @@ async def test_a_task_cancelled_while_it_waits_out_a_pause_gives_its_slot_back()
     async def holder() -> None:
         async with gate:
             entered.append("holder")
+            holding.set()
             await release.wait()
 
     async def waiter() -> None:
         with waiter_scope:
+            queued.set()  # it goes straight on to queue for the slot: nothing yields before
             async with gate:
                 entered.append("waiter")
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(holder)
-        await settle()
-        group.start_soon(waiter)
-        await settle()
-        assert entered == ["holder"]
-        gate.rate_limited(30.0)  # a 429 arrives while the waiter queues for the slot
-        release.set()
-        await settle()
-        assert gate.in_use == 1  # the waiter got the slot and now waits out the pause
-        waiter_scope.cancel()
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as group:
+            group.start_soon(holder)
+            await holding.wait()
+            group.start_soon(waiter)
+            await queued.wait()
+            assert entered == ["holder"]
+            gate.rate_limited(30.0)  # a 429 arrives while the waiter queues for the slot
+            release.set()
+            await asleep.wait()
+            assert gate.in_use == 1  # the waiter got the slot and now waits out the pause
+            waiter_scope.cancel()
 
+    assert in_use_asleep == [1]  # it slept holding the slot, after queueing for it
+    assert clock.sleeps == [30.0]
     assert entered == ["holder"]
     assert gate.in_use == 0
 
@@ -279,25 +295,23 @@ def test_bad_arguments_are_refused(
 # -- the client's on_retry hook ------------------------------------------------------------
 
 
-async def test_on_retry_hears_the_429s_the_client_retries(fake: FakeTahdah) -> None:
+async def test_on_retry_hears_the_429s_the_client_retries(
+    fake: FakeTahdah, client: TahdahClient, sleeps: RecordingSleep
+) -> None:
     gate, _ = throttle(8)
-    sleeps = RecordingSleep()
-    async with TahdahClient(
-        fake.token, base_url=fake.url, retry=RetryPolicy(sleep=sleeps, random=lambda: 0.0)
-    ) as client:
-        hooked = client.with_options(on_retry=gate.on_retry)
-        fake.faults.rate_limit(retry_after=5, operation="candidates.create")
+    hooked = client.with_options(on_retry=gate.on_retry)
+    fake.faults.rate_limit(retry_after=5, operation=CREATE)
 
-        made = await hooked.candidates.create(first_name="Ada", last_name="Lovelace")
+    made = await hooked.candidates.create(first_name="Ada", last_name="Lovelace")
 
-        assert isinstance(made.id, int)
-        assert sleeps.delays == [5.0]
-        assert gate.rate_limits == 1
-        assert gate.paused_for() == 5.0
-        assert gate.limit == 4
+    assert isinstance(made.id, int)
+    assert sleeps.delays == [5.0]
+    assert gate.rate_limits == 1
+    assert gate.paused_for() == 5.0
+    assert gate.limit == 4
 
-        fake.faults.fail(503, operation="candidates.create")
-        await hooked.candidates.create(first_name="Grace", last_name="Hopper")
+    fake.faults.fail(503, operation=CREATE)
+    await hooked.candidates.create(first_name="Grace", last_name="Hopper")
 
     assert len(sleeps.delays) == 2  # the 503 was retried too ...
     assert gate.rate_limits == 1  # ... but is no rate limit
@@ -305,50 +319,126 @@ async def test_on_retry_hears_the_429s_the_client_retries(fake: FakeTahdah) -> N
 
 
 # -- against the fake server ---------------------------------------------------------------
+#
+# The scenario: the first three creates are held at the fake, and only then is the fourth
+# sent, to a 429. So when the 429 is answered no other request is on its way, and the
+# timeline (requests sent, answers, pauses, the test's own steps, in the order they happened)
+# tells what each task did because of it. Time stands still until the test says ``go``.
+
+Entry = tuple[str, object]
 
 
-def the_429(fake: FakeTahdah) -> RequestRecord:
-    (limited,) = [r for r in fake.requests if r.status == 429]
-    return limited
+class Timeline(Changes):
+    """What happened, in order, as (kind, detail) entries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[Entry] = []
+
+    def add(self, kind: str, detail: object = None) -> None:
+        self.entries.append((kind, detail))
+        self.changed()
+
+    def after(self, entry: Entry) -> list[Entry]:
+        """The entries after the first ``entry`` (none when it has not happened)."""
+        if entry not in self.entries:
+            return []
+        return self.entries[self.entries.index(entry) + 1 :]
 
 
-def started_after(fake: FakeTahdah, limited: RequestRecord) -> list[float]:
-    """How long after the 429 was answered each later request started, in seconds."""
-    return sorted(
-        r.started - limited.finished for r in fake.requests if r.started > limited.finished
-    )
+THE_429: Entry = ("answer", 429)
+GO: Entry = ("go", None)
+RELEASE: Entry = ("release", None)
+
+
+def sends(entries: list[Entry]) -> list[object]:
+    """The (operation, attempt) of each request sent."""
+    return [detail for kind, detail in entries if kind == "send"]
+
+
+class StillTime:
+    """A clock that stands still, and sleeps on it that wait for the test.
+
+    Each sleep is logged (as its ``kind`` and delay) and returns once the test calls
+    :meth:`go`; the clock then reads the time the sleep was due to end.
+    """
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.now = 0.0
+        self.slept: list[tuple[str, float]] = []
+        self._timeline = timeline
+        self._go = anyio.Event()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, kind: str) -> Callable[[float], Awaitable[None]]:
+        async def sleep(seconds: float) -> None:
+            start = self.now
+            self.slept.append((kind, seconds))
+            self._timeline.add(kind, seconds)
+            await self._go.wait()
+            self.now = max(self.now, start + seconds)
+
+        return sleep
+
+    def count(self, kind: str) -> int:
+        return sum(1 for slept, _ in self.slept if slept == kind)
+
+    def go(self) -> None:
+        self._timeline.add(*GO)
+        self._go.set()
 
 
 class LateRateLimit:
-    """An ``on_request`` hook that makes the fourth first attempt of a call get a 429.
+    """Client hooks that log each request and answer, and give the fourth create a 429.
 
-    That attempt is only sent once the three before it are at the fake (waiting out its
-    latency), so when the 429 is answered no other request is on its way: any request the
-    fake sees after the 429 was sent after the client heard of it.
+    The fourth first attempt of a create is only sent once the three before it wait in
+    ``hold`` at the fake, and the 429 is planned just before it goes.
     """
 
-    def __init__(self, fake: FakeTahdah, operation: str = "candidates.create") -> None:
+    def __init__(
+        self,
+        fake: FakeTahdah,
+        hold: Hold,
+        timeline: Timeline,
+        *,
+        retry_after: float = RETRY_AFTER,
+    ) -> None:
         self.fake = fake
-        self.operation = operation
+        self.hold = hold
+        self.timeline = timeline
+        self.retry_after = retry_after
         self.attempts = 0
 
-    async def __call__(self, event: RequestEvent) -> None:
-        if event.operation != self.operation or event.attempt != 1:
-            return
-        self.attempts += 1
-        if self.attempts == 4:
-            for _ in range(1000):  # a second at most
-                if self.fake.in_flight >= 3:
-                    break
-                await anyio.sleep(0.001)
-            self.fake.faults.rate_limit(retry_after=RETRY_AFTER, operation=self.operation)
+    async def on_request(self, event: RequestEvent) -> None:
+        if event.operation == CREATE and event.attempt == 1:
+            self.attempts += 1
+            if self.attempts == 4:
+                await self.hold.arrived(3)
+                self.fake.faults.rate_limit(retry_after=self.retry_after, operation=CREATE)
+        self.timeline.add("send", (event.operation, event.attempt))
+
+    def on_response(self, event: ResponseEvent) -> None:
+        self.timeline.add("answer", event.response.status)
+
+
+def release(hold: Hold, timeline: Timeline) -> None:
+    timeline.add(*RELEASE)
+    hold.release()
 
 
 async def test_a_429_pauses_every_task_and_halves_then_recovers_the_limit(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    gate = Throttle(4)
-    once = tahdah.with_options(max_retries=0, on_request=LateRateLimit(fake))
+    timeline = Timeline()
+    time = StillTime(timeline)
+    gate = Throttle(4, clock=time, sleep=time.sleep("pause"))
+    hold = fake.faults.hold(times=3, operation=CREATE)
+    hooks = LateRateLimit(fake, hold, timeline)
+    once = client.with_options(
+        max_retries=0, on_request=hooks.on_request, on_response=hooks.on_response
+    )
     limits: list[tuple[int, int]] = []  # (failed so far, limit) after each outcome
 
     async def create(n: int) -> Candidate:
@@ -356,15 +446,36 @@ async def test_a_429_pauses_every_task_and_halves_then_recovers_the_limit(
 
     def progress(snapshot: Progress) -> None:
         limits.append((snapshot.failed, gate.limit))
+        timeline.add("outcome", limits[-1])
 
-    result = await run_batch(range(20), create, concurrency=gate, progress=progress)
+    async def steps() -> None:
+        await timeline.until(lambda: bool(limits))  # the 429's outcome: the held calls have none
+        # The three held calls are answered during the pause, and their tasks pause too.
+        release(hold, timeline)
+        await timeline.until(
+            lambda: time.count("pause") == 4 or bool(sends(timeline.after(THE_429)))
+        )
+        time.go()
+
+    result = await beside(
+        lambda: run_batch(range(20), create, concurrency=gate, progress=progress), steps
+    )
 
     assert result.counts == {"ok": 19, "failed": 1, "skipped": 0, "cancelled": 0}
     assert [r.key for r in result.failed] == ["3"]
     assert isinstance(result.failed[0].error, RateLimitError)
-    gaps = started_after(fake, the_429(fake))
-    assert len(gaps) == 16  # items 4 to 19
-    assert gaps[0] >= RETRY_AFTER * 0.9
+    after = timeline.after(THE_429)
+    pause = after[: after.index(GO)]
+    # Until the pause ended nothing was sent: the held calls were answered (without raising
+    # the halved limit), and every task paused.
+    assert Counter(pause) == {
+        ("outcome", (1, 2)): 4,
+        ("pause", RETRY_AFTER): 4,
+        RELEASE: 1,
+        ("answer", 201): 3,
+    }
+    assert sends(after) == [(CREATE, 1)] * 16  # items 4 to 19, all after the pause
+    assert time.slept == [("pause", RETRY_AFTER)] * 4  # each waited out the Retry-After
     assert gate.rate_limits == 1
     assert limits[0] == (1, 2)  # the 429 came first, and halved the limit at once
     assert gate.limit == 4
@@ -372,20 +483,39 @@ async def test_a_429_pauses_every_task_and_halves_then_recovers_the_limit(
 
 
 async def test_without_a_throttle_the_other_tasks_keep_going(
-    fake: FakeTahdah, tahdah: TahdahClient
+    fake: FakeTahdah, client: TahdahClient
 ) -> None:
-    once = tahdah.with_options(max_retries=0, on_request=LateRateLimit(fake))
+    timeline = Timeline()
+    hold = fake.faults.hold(times=3, operation=CREATE)
+    # A pause for this Retry-After would outlast the test's WAIT: whatever is sent before the
+    # test gives up was sent while that pause would have been running.
+    hooks = LateRateLimit(fake, hold, timeline, retry_after=10 * WAIT)
+    once = client.with_options(
+        max_retries=0, on_request=hooks.on_request, on_response=hooks.on_response
+    )
+    in_flight_then: list[int] = []
 
     async def create(n: int) -> Candidate:
         return await once.candidates.create(first_name="Ada", last_name=f"L{n}")
 
-    result = await run_batch(range(20), create, concurrency=4)
+    async def steps() -> None:
+        # The calls in flight with the 429 stay held, and its pause could not have ended: yet
+        # every other item is sent.
+        await timeline.until(lambda: len(sends(timeline.after(THE_429))) == 16)
+        in_flight_then.append(fake.in_flight)
+        release(hold, timeline)
+
+    result = await beside(lambda: run_batch(range(20), create, concurrency=4), steps)
 
     assert [r.key for r in result.failed] == ["3"]
-    gaps = started_after(fake, the_429(fake))
-    assert len(gaps) == 16
-    assert gaps[0] < RETRY_AFTER * 0.5
-    assert len([gap for gap in gaps if gap < RETRY_AFTER * 0.9]) >= 4
+    assert result.counts == {"ok": 19, "failed": 1, "skipped": 0, "cancelled": 0}
+    after = timeline.after(THE_429)
+    assert after[0] == ("send", (CREATE, 1))  # the next item went at once
+    during = after[: after.index(RELEASE)]
+    assert sends(during) == [(CREATE, 1)] * 16  # items 4 to 19
+    assert sends(after) == sends(during)
+    assert in_flight_then == [3]  # the three held calls were still unanswered
+    assert hold.count == 3
 
 
 async def test_a_429_the_client_retries_pauses_a_whole_import(fake: FakeTahdah) -> None:
@@ -393,23 +523,55 @@ async def test_a_429_the_client_retries_pauses_a_whole_import(fake: FakeTahdah) 
     learners = [
         Candidate(first_name="Ada", last_name=f"L{n}", external_id=f"NF-{n}") for n in range(12)
     ]
-    gate = Throttle(4)
-    # Real sleeps: the retried call itself waits out the Retry-After.
+    timeline = Timeline()
+    time = StillTime(timeline)
+    gate = Throttle(4, clock=time, sleep=time.sleep("pause"))
+    hold = fake.faults.hold(times=3, operation=CREATE)
+    hooks = LateRateLimit(fake, hold, timeline)
+
+    async def steps() -> None:
+        await timeline.until(lambda: bool(timeline.after(THE_429)))
+        release(hold, timeline)
+        await timeline.until(
+            lambda: time.count("pause") == 3 or bool(sends(timeline.after(THE_429)))
+        )
+        time.go()
+
+    # The retried call itself waits out the Retry-After, on the same still clock.
     async with TahdahClient(
         fake.token,
         base_url=fake.url,
-        retry=RetryPolicy(random=lambda: 0.0),
-        on_request=LateRateLimit(fake),
+        retry=RetryPolicy(sleep=time.sleep("retry"), random=lambda: 0.0),
+        on_request=hooks.on_request,
+        on_response=hooks.on_response,
     ) as client:
-        result = await import_learners(
-            client, fake.owner_id, experience, learners, behavior=1, concurrency=gate, chunk_size=5
+        result = await beside(
+            lambda: import_learners(
+                client,
+                fake.owner_id,
+                experience,
+                learners,
+                behavior=1,
+                concurrency=gate,
+                chunk_size=5,
+            ),
+            steps,
         )
 
     assert result.counts == {"ok": 12, "failed": 0, "skipped": 0, "cancelled": 0}
     assert gate.rate_limits == 1  # heard through the client's on_retry hook
-    gaps = started_after(fake, the_429(fake))
-    assert len(gaps) == 1 + 8 + 3  # the retry, the 8 creates not started yet, 3 registers
-    assert gaps[0] >= RETRY_AFTER * 0.9
+    after = timeline.after(THE_429)
+    assert after[0] == ("retry", RETRY_AFTER)  # the limited call waits before its retry
+    pause = after[: after.index(GO)]
+    assert Counter(pause) == {
+        ("retry", RETRY_AFTER): 1,
+        RELEASE: 1,
+        ("answer", 201): 3,
+        ("pause", RETRY_AFTER): 3,
+    }
+    # After the pause: the retry, the 8 creates not started yet, 3 registers.
+    assert Counter(sends(after)) == {(CREATE, 2): 1, (CREATE, 1): 8, (REGISTER, 1): 3}
+    assert time.slept == [("retry", RETRY_AFTER)] + [("pause", RETRY_AFTER)] * 3
     assert len(fake.state.candidates) == 12
 
 
