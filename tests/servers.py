@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Final
 
 import attrs
 from aiohttp import web
@@ -28,6 +28,7 @@ from tahdah_async import RetryPolicy, TahdahClient
 from tests.conftest import TOKEN, RecordingSleep
 
 __all__ = [
+    "HANG",
     "RawScript",
     "Reply",
     "Script",
@@ -36,6 +37,7 @@ __all__ = [
     "closed_port",
     "echo_authorization",
     "no_wait",
+    "refusing_port",
     "respond",
     "serve",
     "serve_raw",
@@ -43,6 +45,10 @@ __all__ = [
     "stall_body",
     "trickle_body",
 ]
+
+HANG: Final = 60.0
+"""Seconds after which a wait for something that must happen counts as a hang. Generous on
+purpose: it only fires when the thing never happens, never because the machine is busy."""
 
 Reply = Callable[[web.Request], Awaitable[web.StreamResponse]]
 """Makes the response to one request (a fresh one each time: responses are single-use)."""
@@ -161,9 +167,9 @@ class Script:
         """How many requests arrived."""
         return len(self.requests)
 
-    async def wait_for(self, count: int) -> None:
-        """Wait until ``count`` requests have arrived (at most 5 s)."""
-        async with asyncio.timeout(5):
+    async def arrived(self, count: int) -> None:
+        """Wait until ``count`` requests have arrived (a guard of :data:`HANG` s stops a hang)."""
+        async with asyncio.timeout(HANG):
             while len(self.requests) < count:
                 self._arrived.clear()
                 await self._arrived.wait()
@@ -254,6 +260,19 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses every connection for as long as the block runs.
+
+    Unlike :func:`closed_port`, the port stays bound (and never listens) until the block ends,
+    so nothing else on a busy machine can take it meanwhile: a connection is always refused.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        yield port
 
 
 def no_wait(sleep: Callable[[float], Awaitable[None]] | None = None, **kwargs: Any) -> RetryPolicy:

@@ -17,6 +17,7 @@ from tahdah_async import (
     TahdahClient,
 )
 from tests.conftest import TOKEN, RecordingSleep
+from tests.servers import refusing_port
 
 seen: list[tuple[str, str, bytes]] = []
 
@@ -52,10 +53,12 @@ async def test_request_percent_encodes_the_path(url: str) -> None:
 
 
 async def test_connection_errors_do_not_chain_aiohttp_errors_holding_the_token() -> None:
-    client = TahdahClient(TOKEN, base_url="http://127.0.0.1:9", max_retries=0)
-    with pytest.raises(APIConnectionError) as caught:
-        await client.trust_groups.list(1)
-    await client.aclose()
+    with refusing_port() as port:
+        client = TahdahClient(TOKEN, base_url=f"http://127.0.0.1:{port}", max_retries=0)
+        with pytest.raises(APIConnectionError) as caught:
+            await client.trust_groups.list(1)
+        await client.aclose()
+    assert caught.value.request_sent is False
     assert caught.value.__cause__ is None
     assert TOKEN not in repr(caught.value.__context__)
 
@@ -84,9 +87,9 @@ async def test_a_refused_repeated_idempotency_key_says_an_earlier_attempt_may_ha
     app.router.add_put("/api/eventcredits/legalentities/{le}", credits)
     async with TestServer(app) as server:
         policy = RetryPolicy(sleep=RecordingSleep(), random=lambda: 0.0)
-        async with TahdahClient(TOKEN, base_url=str(server.make_url("/")), retry=policy) as c:
+        async with TahdahClient(TOKEN, base_url=str(server.make_url("/")), retry=policy) as client:
             with pytest.raises(ConflictError, match="earlier attempt may have succeeded"):
-                await c.event_credits.add(
+                await client.event_credits.add(
                     1, [EventTemplateCredit(event_template_id=7, number_of_credits=1)]
                 )
     assert calls == 2

@@ -12,6 +12,7 @@ from aiohttp import web
 from tahdah_async import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     InternalServerError,
     NotFoundError,
@@ -26,8 +27,8 @@ from tests.servers import (
     Reply,
     Script,
     client_for,
-    closed_port,
     echo_authorization,
+    refusing_port,
     respond,
     serve,
     stall,
@@ -118,9 +119,10 @@ async def test_giving_up_is_logged_as_a_warning(
 async def test_giving_up_on_connections_is_logged_as_a_warning(
     logs: pytest.LogCaptureFixture, sleeps: RecordingSleep
 ) -> None:
-    async with client_for(f"http://127.0.0.1:{closed_port()}", sleeps, max_retries=1) as client:
-        with pytest.raises(APIConnectionError):
-            await client.trust_groups.list(1)
+    with refusing_port() as port:
+        async with client_for(f"http://127.0.0.1:{port}", sleeps, max_retries=1) as client:
+            with pytest.raises(APIConnectionError):
+                await client.trust_groups.list(1)
     assert attempt_lines(logs) == [(1, 2), (2, 2)]
     assert len(ours(logs, logging.INFO)) == 1
     assert len(ours(logs, logging.WARNING)) == 1
@@ -155,13 +157,15 @@ async def test_the_token_never_reaches_the_logs(
             await client.candidates.create(first_name="Ada")
         with pytest.raises(InternalServerError):
             await client.trust_groups.list(1)
+        # The server holds this one until it stops, so the short read timeout always fires.
         slow = client.with_options(timeout=Timeout(read=0.05), max_retries=0)
         script.reply(stall(script.gate))
-        with pytest.raises(APIConnectionError):
+        with pytest.raises(APITimeoutError):
             await slow.trust_groups.list(1)
-    async with client_for(f"http://127.0.0.1:{closed_port()}", sleeps) as refused:
-        with pytest.raises(APIConnectionError):
-            await refused.trust_groups.list(1)
+    with refusing_port() as port:
+        async with client_for(f"http://127.0.0.1:{port}", sleeps) as refused:
+            with pytest.raises(APIConnectionError):
+                await refused.trust_groups.list(1)
 
     # The server did get the token, so the redaction is not for lack of one.
     assert script.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"

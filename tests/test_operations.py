@@ -1247,8 +1247,8 @@ async def test_event_credits_key_makes_a_post_route_safe_to_retry(
         base_url=BASE_URL,
         retry=RetryPolicy(sleep=sleeps, random=lambda: 0.0),
         routes={"event_credits.add": "POST /api/eventcredits/legalentities/{legalEntityId}"},
-    ) as tahdah:
-        key = await tahdah.event_credits.add(42, TWO_CREDITS)
+    ) as client:
+        key = await client.event_credits.add(42, TWO_CREDITS)
 
     first, second = sent_requests(mocked)
     assert (first.method, second.method) == ("POST", "POST")
@@ -1550,9 +1550,9 @@ async def test_route_override_changes_method_and_path(
     reply(mocked, "DELETE")
     async with TahdahClient(
         TOKEN, base_url=BASE_URL, max_retries=0, routes={"candidates.update": route}
-    ) as tahdah:
-        await tahdah.candidates.update("c/1", email="ada@example.com")
-        await tahdah.candidates.delete("c/1")
+    ) as client:
+        await client.candidates.update("c/1", email="ada@example.com")
+        await client.candidates.delete("c/1")
 
     update, delete = sent_requests(mocked)
     assert (update.method, str(update.url)) == ("PATCH", f"{BASE_URL}/api/candidates/c%2F1")
@@ -1577,8 +1577,8 @@ async def test_every_operation_follows_an_override_of_its_own_route(
     reply(mocked, "PATCH", None if case.reply is None else SAMPLE[case.reply])
     async with TahdahClient(
         TOKEN, base_url=BASE_URL, max_retries=0, routes={case.name: override}
-    ) as tahdah:
-        result = await case.call(tahdah, *(PATH_IDS[name].plain for name in case.placeholders))
+    ) as client:
+        result = await case.call(client, *(PATH_IDS[name].plain for name in case.placeholders))
 
     request = only_request(mocked)
     ids = "".join(f"/{PATH_IDS[name].plain}" for name in case.placeholders)
@@ -1632,9 +1632,9 @@ def test_bad_route_override_is_refused_at_construction(routes: dict[str, str], m
 async def test_base_url_path_prefix_goes_before_api(base_url: str, mocked: aioresponses) -> None:
     reply(mocked, "GET", [])
     reply(mocked, "POST", raw="212240", status=201)
-    async with TahdahClient(TOKEN, base_url=base_url, max_retries=0) as tahdah:
-        await tahdah.trust_groups.list("le/42")
-        await tahdah.candidates.create(first_name="Ada")
+    async with TahdahClient(TOKEN, base_url=base_url, max_retries=0) as client:
+        await client.trust_groups.list("le/42")
+        await client.candidates.create(first_name="Ada")
 
     listed, created = sent_requests(mocked)
     assert str(listed.url) == (

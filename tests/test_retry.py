@@ -35,11 +35,12 @@ from tahdah_async import (
 from tahdah_async._retry import Decision, backoff_delay, decide, parse_retry_after, retry_reason
 from tests.conftest import TOKEN, RecordingSleep
 from tests.servers import (
+    HANG,
     RawScript,
     Script,
     client_for,
-    closed_port,
     no_wait,
+    refusing_port,
     respond,
     serve,
     serve_raw,
@@ -51,6 +52,8 @@ METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH")
 IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 UNSAFE = ("POST", "PATCH")
 CREDITS = [EventTemplateCredit(event_template_id=5, number_of_credits=10)]
+PATIENT = Timeout(connect=HANG, read=HANG, pool=HANG)
+"""Timeouts that must not fire: they only end a call that would otherwise hang."""
 
 
 # -- retry_reason ------------------------------------------------------------------------------
@@ -505,10 +508,10 @@ async def test_hooks_see_every_attempt(
 async def test_hooks_see_connection_errors(sleeps: RecordingSleep) -> None:
     log: Log = []
     hooks = plain_hooks(log)
-    url = f"http://127.0.0.1:{closed_port()}"
-    async with client_for(url, sleeps, max_retries=1, **hooks) as client:
-        with pytest.raises(APIConnectionError):
-            await client.trust_groups.list(1)
+    with refusing_port() as port:
+        async with client_for(f"http://127.0.0.1:{port}", sleeps, max_retries=1, **hooks) as client:
+            with pytest.raises(APIConnectionError):
+                await client.trust_groups.list(1)
     assert [kind for kind, _ in log] == ["request", "retry", "request"]
     retry = log[1][1]
     assert isinstance(retry.error, APIConnectionError)
@@ -532,10 +535,10 @@ def create_candidate(client: TahdahClient) -> Awaitable[Any]:
 async def test_a_refused_connection_is_retried_then_raised(
     sleeps: RecordingSleep, method: str, call: Callable[[TahdahClient], Awaitable[Any]]
 ) -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
-    async with client_for(url, sleeps, max_retries=2) as client:
-        with pytest.raises(APIConnectionError) as caught:
-            await call(client)
+    with refusing_port() as port:
+        async with client_for(f"http://127.0.0.1:{port}", sleeps, max_retries=2) as client:
+            with pytest.raises(APIConnectionError) as caught:
+                await call(client)
     assert not isinstance(caught.value, APITimeoutError)
     assert caught.value.request_sent is False
     assert caught.value.method == method
@@ -581,11 +584,12 @@ async def test_cancelling_a_slow_call_propagates_and_frees_the_connection(
     script.reply(stall(script.gate), respond(200, [{"id": 1}]))
     async with (
         serve(script) as url,
-        # One pooled connection, and a short pool timeout so a leaked one fails instead of hanging.
-        client_for(url, sleeps, connection_limit=1, timeout=Timeout(pool=0.5, read=5)) as client,
+        # One pooled connection: a leaked one would keep the next call waiting for the pool
+        # until the pool timeout (generous, it only fires on such a leak) fails the test.
+        client_for(url, sleeps, connection_limit=1, timeout=PATIENT) as client,
     ):
         task = asyncio.create_task(client.trust_groups.list(1))
-        await script.wait_for(1)
+        await script.arrived(1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -619,10 +623,10 @@ async def test_cancelling_while_the_body_arrives_frees_the_connection(
         aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1), trace_configs=[trace]
         ) as session,
-        client_for(url, sleeps, session=session, timeout=Timeout(pool=0.5, read=5)) as client,
+        client_for(url, sleeps, session=session, timeout=PATIENT) as client,
     ):
         task = asyncio.create_task(client.trust_groups.list(1))
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(HANG):
             await headers_in.wait()  # the response headers are in: the body is being read
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -636,10 +640,16 @@ async def test_cancelling_while_the_body_arrives_frees_the_connection(
 async def test_cancelling_during_the_backoff_sends_nothing_more() -> None:
     entered = asyncio.Event()
     never = asyncio.Event()
+    ends: list[str] = []
 
     async def sleep(delay: float) -> None:
         entered.set()
-        await never.wait()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            ends.append("cancelled")
+            raise
+        ends.append("returned")
 
     script = Script(respond(503), respond(200, []))
     async with (
@@ -647,13 +657,23 @@ async def test_cancelling_during_the_backoff_sends_nothing_more() -> None:
         TahdahClient(TOKEN, base_url=url, retry=no_wait(sleep)) as client,
     ):
         task = asyncio.create_task(client.trust_groups.list(1))
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(HANG):
             await entered.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.sleep(0.05)  # room for a wrongly scheduled retry to show up
-    assert script.count == 1
+        # The retry can only follow the backoff, and the backoff itself was cancelled with the
+        # call (not left waiting in the background): no retry can ever be sent.
+        assert ends == ["cancelled"]
+        assert script.count == 1
+        # Releasing the backoff now wakes nothing: a wrongly surviving one would retry here.
+        never.set()
+        assert await client.trust_groups.list(2) == []
+    assert ends == ["cancelled"]
+    assert [seen.path for seen in script.requests] == [
+        "/api/trustgroups/legalentities/1/trustgroups",
+        "/api/trustgroups/legalentities/2/trustgroups",
+    ]
 
 
 @pytest.mark.parametrize("status", [409, 422])

@@ -1,27 +1,44 @@
 """Timeouts against real slow servers, and the ``Timeout`` value itself.
 
-Every timeout here is a fraction of a second; each test also runs under an outer
-``asyncio.timeout`` so a timeout that does not fire fails the test instead of hanging it.
+No test here measures how long anything took. A timeout that must fire is short and meets a
+server that holds its answer until the test ends, so nothing but that timeout can end the call;
+the test then checks what happened (the error, whether the request went out, what was retried).
+A timeout that must not fire is :data:`LONG`, longer than the :data:`GUARD` every call runs
+under, so a long timeout applied where a short one should have been fails the test instead of
+passing late.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
-from aiohttp import web
+from yarl import URL
 
-from tahdah_async import APIConnectionError, APITimeoutError, TahdahClient, Timeout
+from tahdah_async import APIConnectionError, APITimeoutError, Response, TahdahClient, Timeout
 from tests.conftest import TOKEN, RecordingSleep
-from tests.servers import Script, no_wait, respond, serve, stall, stall_body, trickle_body
+from tests.servers import (
+    HANG,
+    Script,
+    no_wait,
+    respond,
+    serve,
+    stall,
+    stall_body,
+    trickle_body,
+)
 
-GUARD = 3.0
-"""Seconds after which a call that should have timed out counts as hanging."""
+GUARD = HANG
+"""Seconds after which a call that should have ended counts as hanging."""
+LONG = 3600.0
+"""A timeout that must not fire: longer than :data:`GUARD`."""
+SHORT = 0.05
+"""A timeout that must fire (against a server that never answers)."""
 
 
 @pytest.fixture
@@ -31,32 +48,34 @@ async def script() -> AsyncIterator[Script]:
     script.gate.set()
 
 
-async def timed(call: Awaitable[object]) -> tuple[Exception | None, float]:
-    """Await ``call`` under the guard; return what it raised (if anything) and how long it took."""
-    started = time.perf_counter()
+async def outcome(call: Awaitable[object]) -> Exception | None:
+    """Await ``call`` under the guard and return what it raised (``None`` if nothing)."""
     try:
         async with asyncio.timeout(GUARD):
             await call
     except TimeoutError:
         raise AssertionError(f"the call was still running after {GUARD} s") from None
     except Exception as exc:
-        return exc, time.perf_counter() - started
-    return None, time.perf_counter() - started
+        return exc
+    return None
 
 
 async def test_a_silent_server_raises_a_read_timeout(script: Script) -> None:
+    # Only the read timeout is short, and the server never answers: only it can end the call.
     script.reply(stall(script.gate))
     async with (
         serve(script) as url,
-        TahdahClient(TOKEN, base_url=url, timeout=Timeout(read=0.2), max_retries=0) as client,
+        TahdahClient(
+            TOKEN, base_url=url, timeout=Timeout(connect=LONG, read=0.2), max_retries=0
+        ) as client,
     ):
-        error, took = await timed(client.trust_groups.list(1))
+        error = await outcome(client.trust_groups.list(1))
+        await script.arrived(1)
     assert isinstance(error, APITimeoutError)
     assert isinstance(error, APIConnectionError)
     assert error.request_sent is True
     assert error.method == "GET"
     assert error.path == "/api/trustgroups/legalentities/1/trustgroups"
-    assert 0.15 <= took < 0.9
     assert script.count == 1
 
 
@@ -64,24 +83,65 @@ async def test_a_body_that_stalls_raises_a_read_timeout(script: Script) -> None:
     script.reply(stall_body(script.gate))
     async with (
         serve(script) as url,
-        TahdahClient(TOKEN, base_url=url, timeout=Timeout(read=0.2), max_retries=0) as client,
+        TahdahClient(
+            TOKEN, base_url=url, timeout=Timeout(connect=LONG, read=0.2), max_retries=0
+        ) as client,
     ):
-        error, took = await timed(client.trust_groups.list(1))
+        error = await outcome(client.trust_groups.list(1))
+        await script.arrived(1)
     assert isinstance(error, APITimeoutError)
     assert error.request_sent is True
-    assert 0.15 <= took < 0.9
+    assert script.count == 1
 
 
-async def test_a_read_timeout_is_retried_for_a_get(script: Script, sleeps: RecordingSleep) -> None:
+def lengthen_the_retries(
+    client: TahdahClient, monkeypatch: pytest.MonkeyPatch
+) -> list[aiohttp.ClientTimeout]:
+    """Record the limits ``client`` gives each attempt; send the retries with a long read timeout.
+
+    The first attempt meets a server that never answers, so its short read timeout must fire.
+    The retry meets one that answers at once, yet a busy machine can take longer than any short
+    timeout to get that answer back: it must not time out, so the retry is sent with a read
+    timeout of :data:`LONG`. The limits the client chose are recorded unchanged for the test.
+    """
+    transport = client._transport
+    send = transport.send
+    given: list[aiohttp.ClientTimeout] = []
+
+    async def spy(
+        method: str,
+        url: URL,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        limits: aiohttp.ClientTimeout,
+    ) -> Response:
+        given.append(limits)
+        if len(given) > 1:
+            limits = attrs.evolve(limits, sock_read=LONG)
+        return await send(method, url, headers=headers, body=body, limits=limits)
+
+    monkeypatch.setattr(transport, "send", spy)
+    return given
+
+
+async def test_a_read_timeout_is_retried_for_a_get(
+    script: Script, sleeps: RecordingSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script.reply(stall(script.gate), respond(200, []))
     async with (
         serve(script) as url,
-        TahdahClient(TOKEN, base_url=url, timeout=Timeout(read=0.1), retry=no_wait(sleeps)) as c,
+        TahdahClient(
+            TOKEN, base_url=url, timeout=Timeout(connect=LONG, read=0.1), retry=no_wait(sleeps)
+        ) as client,
     ):
-        error, _ = await timed(c.trust_groups.list(1))
+        given = lengthen_the_retries(client, monkeypatch)
+        error = await outcome(client.trust_groups.list(1))
     assert error is None
     assert script.count == 2
     assert sleeps.delays == [0.5]
+    # Both attempts were given the client's own timeout: the retry kept the short read timeout.
+    assert given == [Timeout(connect=LONG, read=0.1).to_aiohttp()] * 2
 
 
 async def test_a_read_timeout_is_not_retried_for_a_post(
@@ -90,81 +150,108 @@ async def test_a_read_timeout_is_not_retried_for_a_post(
     script.reply(stall(script.gate), respond(200, {"id": 1}))
     async with (
         serve(script) as url,
-        TahdahClient(TOKEN, base_url=url, timeout=Timeout(read=0.1), retry=no_wait(sleeps)) as c,
+        TahdahClient(
+            TOKEN, base_url=url, timeout=Timeout(connect=LONG, read=0.1), retry=no_wait(sleeps)
+        ) as client,
     ):
-        error, _ = await timed(c.candidates.create(first_name="Ada"))
+        error = await outcome(client.candidates.create(first_name="Ada"))
+        await script.arrived(1)
     assert isinstance(error, APITimeoutError)
+    assert error.request_sent is True
     assert script.count == 1
     assert sleeps.delays == []
 
 
 async def test_the_total_timeout_bounds_a_trickling_body(script: Script) -> None:
-    # A byte every 50 ms never trips the read timeout; only the total one can stop it.
-    script.reply(trickle_body(script.gate, every=0.05))
-    timeout = Timeout(read=0.5, total=0.3)
+    # The body trickles in and never ends, and there is no read timeout at all: only the total
+    # timeout can stop the call.
+    script.reply(trickle_body(script.gate, every=0.05, length=1 << 30))
+    timeout = Timeout(connect=LONG, read=None, total=0.3)
     async with (
         serve(script) as url,
         TahdahClient(TOKEN, base_url=url, timeout=timeout, max_retries=0) as client,
     ):
-        error, took = await timed(client.trust_groups.list(1))
+        error = await outcome(client.trust_groups.list(1))
     assert isinstance(error, APITimeoutError)
-    assert 0.25 <= took < 1.0
+    assert error.request_sent is True
 
 
 async def test_waiting_for_a_pooled_connection_times_out_before_sending(script: Script) -> None:
     script.reply(stall(script.gate), respond(200, []))
-    timeout = Timeout(read=2, pool=0.2)
     async with (
         serve(script) as url,
         TahdahClient(
-            TOKEN, base_url=url, timeout=timeout, connection_limit=1, max_retries=0
+            TOKEN,
+            base_url=url,
+            timeout=Timeout(connect=LONG, read=LONG, pool=0.2),
+            connection_limit=1,
+            max_retries=0,
         ) as client,
     ):
-        busy = asyncio.create_task(client.trust_groups.list(1))
-        await script.wait_for(1)
-        error, took = await timed(client.trust_groups.list(2))
+        # The one connection goes to a call with no pool timeout, held by the server until told.
+        patient = client.with_options(timeout=Timeout(connect=LONG, read=LONG))
+        busy = asyncio.create_task(patient.trust_groups.list(1))
+        await script.arrived(1)
+        error = await outcome(client.trust_groups.list(2))
         assert isinstance(error, APITimeoutError)
         assert error.request_sent is False
-        assert 0.15 <= took < 0.9
         assert script.count == 1  # the second request never left
         script.gate.set()
-        assert await busy == []
+        async with asyncio.timeout(GUARD):
+            assert await busy == []
+    assert script.count == 1
 
 
 async def test_with_options_overrides_the_timeout_for_its_calls_only(script: Script) -> None:
-    async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.25)
-        return await respond(200, [])(request)
-
-    script.reply(slow)
+    # The client's own call goes first and is held until the view's call, sent later with a
+    # read timeout of SHORT, has timed out. Timers fire in deadline order, so by then a read
+    # timeout of SHORT on the client's call would have fired too: its success shows it had none.
+    release = asyncio.Event()
+    script.reply(stall(release), stall(script.gate))
     async with (
         serve(script) as url,
-        TahdahClient(TOKEN, base_url=url, timeout=Timeout(read=0.75), max_retries=0) as client,
+        TahdahClient(
+            TOKEN, base_url=url, timeout=Timeout(connect=LONG, read=LONG), max_retries=0
+        ) as client,
     ):
-        hasty = client.with_options(timeout=Timeout(read=0.05))
-        error, _ = await timed(hasty.trust_groups.list(1))
-        assert isinstance(error, APITimeoutError)  # the server answers only after 0.25 s
-        assert hasty.timeout == Timeout(read=0.05)
-
-        error, _ = await timed(client.trust_groups.list(1))
-        assert error is None
-        assert client.timeout == Timeout(read=0.75)
+        hasty = client.with_options(timeout=Timeout(connect=LONG, read=SHORT))
+        own = asyncio.create_task(client.trust_groups.list(1))
+        try:
+            await script.arrived(1)
+            error = await outcome(hasty.trust_groups.list(2))
+            assert isinstance(error, APITimeoutError)
+            assert error.request_sent is True
+        finally:
+            release.set()
+        assert await outcome(own) is None
+        assert own.result() == []
+        assert hasty.timeout == Timeout(connect=LONG, read=SHORT)
+        assert client.timeout == Timeout(connect=LONG, read=LONG)
 
 
 async def test_with_options_can_lengthen_the_timeout(script: Script) -> None:
-    async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.2)
-        return await respond(200, [])(request)
-
-    script.reply(slow)
+    # The view's call goes first and is held until the client's own call, sent later with the
+    # client's read timeout of SHORT, has timed out: the view's call outlived that timeout.
+    release = asyncio.Event()
+    script.reply(stall(release), stall(script.gate))
     async with (
         serve(script) as url,
-        TahdahClient(TOKEN, base_url=url, timeout=Timeout(read=0.05), max_retries=0) as client,
+        TahdahClient(
+            TOKEN, base_url=url, timeout=Timeout(connect=LONG, read=SHORT), max_retries=0
+        ) as client,
     ):
-        error, _ = await timed(client.with_options(timeout=0.6).trust_groups.list(1))
-        assert error is None
-        error, _ = await timed(client.trust_groups.list(1))
-        assert isinstance(error, APITimeoutError)
+        patient = client.with_options(timeout=LONG)
+        call = asyncio.create_task(patient.trust_groups.list(1))
+        try:
+            await script.arrived(1)
+            error = await outcome(client.trust_groups.list(2))
+            assert isinstance(error, APITimeoutError)
+        finally:
+            release.set()
+        assert await outcome(call) is None
+        assert call.result() == []
+        assert patient.timeout == Timeout(connect=LONG, read=LONG)
+        assert client.timeout == Timeout(connect=LONG, read=SHORT)
 
 
 # -- the Timeout value -------------------------------------------------------------------------
