@@ -110,3 +110,18 @@ async def client(sleeps: RecordingSleep) -> AsyncIterator[TahdahClient]:
         TOKEN, base_url=BASE_URL, retry=RetryPolicy(sleep=sleeps, random=lambda: 0.0)
     ) as tahdah:
         yield tahdah
+
+
+# -- stable test ids -------------------------------------------------------------------------
+#
+# A parameter's default id can hold a memory address (``<object object at 0x7f...>``). Such a
+# test has a new name every run, so reports across runs (scripts/stress) cannot match it up, and
+# parallel workers would collect different tests.
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unstable = [item.nodeid for item in items if _ADDRESS.search(item.nodeid)]
+    if unstable:
+        raise pytest.UsageError("test ids with a memory address: " + ", ".join(unstable[:5]))
