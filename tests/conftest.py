@@ -6,7 +6,7 @@ import inspect
 import logging
 import re
 import types
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
 import aiohttp
@@ -91,6 +91,16 @@ class RecordingSleep:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+
+
+def finishes_at_once(coroutine: Coroutine[Any, Any, None]) -> bool:
+    """Whether ``coroutine`` finishes in its first step, never suspending to wait for anything."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return True
+    coroutine.close()
+    return False
 
 
 @pytest.fixture

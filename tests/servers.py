@@ -18,13 +18,15 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Final
 
+import aiohttp
 import attrs
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from tahdah_async import RetryPolicy, TahdahClient
+from tahdah_async import Response, RetryPolicy, TahdahClient
 from tests.conftest import TOKEN, RecordingSleep
 
 __all__ = [
@@ -34,9 +36,9 @@ __all__ = [
     "Script",
     "Seen",
     "client_for",
-    "closed_port",
     "echo_authorization",
     "no_wait",
+    "record_attempt_limits",
     "refusing_port",
     "respond",
     "serve",
@@ -254,20 +256,13 @@ async def serve_raw(script: RawScript) -> AsyncIterator[URL]:
         await server.wait_closed()
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @contextlib.contextmanager
 def refusing_port() -> Iterator[int]:
     """A loopback port that refuses every connection for as long as the block runs.
 
-    Unlike :func:`closed_port`, the port stays bound (and never listens) until the block ends,
-    so nothing else on a busy machine can take it meanwhile: a connection is always refused.
+    The port stays bound (and never listens) until the block ends, so nothing else on a busy
+    machine (another test worker included) can take it meanwhile: a connection is always
+    refused.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -287,3 +282,34 @@ def client_for(
     """A client of ``url`` whose retries do not wait (unless ``retry=`` is given)."""
     options.setdefault("retry", no_wait(sleeps))
     return TahdahClient(TOKEN, base_url=url, **options)
+
+
+def record_attempt_limits(
+    client: TahdahClient, monkeypatch: pytest.MonkeyPatch, *, retry_read: float | None = None
+) -> list[aiohttp.ClientTimeout]:
+    """Record the aiohttp limits ``client`` gives each attempt, as it chose them.
+
+    With ``retry_read``, attempts after the first are sent with that read timeout instead: a
+    first attempt can meet a server that never answers, so its short read timeout must fire,
+    while a retry answered at once must not time out on a machine too busy to read the answer
+    within that same short limit.
+    """
+    transport = client._transport
+    send = transport.send
+    given: list[aiohttp.ClientTimeout] = []
+
+    async def spy(
+        method: str,
+        url: URL,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        limits: aiohttp.ClientTimeout,
+    ) -> Response:
+        given.append(limits)
+        if retry_read is not None and len(given) > 1:
+            limits = attrs.evolve(limits, sock_read=retry_read)
+        return await send(method, url, headers=headers, body=body, limits=limits)
+
+    monkeypatch.setattr(transport, "send", spy)
+    return given

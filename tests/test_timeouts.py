@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import aiohttp
-import attrs
 import pytest
-from yarl import URL
 
-from tahdah_async import APIConnectionError, APITimeoutError, Response, TahdahClient, Timeout
+from tahdah_async import APIConnectionError, APITimeoutError, TahdahClient, Timeout
 from tests.conftest import TOKEN, RecordingSleep
 from tests.servers import (
     HANG,
     Script,
     no_wait,
+    record_attempt_limits,
     respond,
     serve,
     stall,
@@ -94,37 +93,6 @@ async def test_a_body_that_stalls_raises_a_read_timeout(script: Script) -> None:
     assert script.count == 1
 
 
-def lengthen_the_retries(
-    client: TahdahClient, monkeypatch: pytest.MonkeyPatch
-) -> list[aiohttp.ClientTimeout]:
-    """Record the limits ``client`` gives each attempt; send the retries with a long read timeout.
-
-    The first attempt meets a server that never answers, so its short read timeout must fire.
-    The retry meets one that answers at once, yet a busy machine can take longer than any short
-    timeout to get that answer back: it must not time out, so the retry is sent with a read
-    timeout of :data:`LONG`. The limits the client chose are recorded unchanged for the test.
-    """
-    transport = client._transport
-    send = transport.send
-    given: list[aiohttp.ClientTimeout] = []
-
-    async def spy(
-        method: str,
-        url: URL,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        limits: aiohttp.ClientTimeout,
-    ) -> Response:
-        given.append(limits)
-        if len(given) > 1:
-            limits = attrs.evolve(limits, sock_read=LONG)
-        return await send(method, url, headers=headers, body=body, limits=limits)
-
-    monkeypatch.setattr(transport, "send", spy)
-    return given
-
-
 async def test_a_read_timeout_is_retried_for_a_get(
     script: Script, sleeps: RecordingSleep, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,7 +103,7 @@ async def test_a_read_timeout_is_retried_for_a_get(
             TOKEN, base_url=url, timeout=Timeout(connect=LONG, read=0.1), retry=no_wait(sleeps)
         ) as client,
     ):
-        given = lengthen_the_retries(client, monkeypatch)
+        given = record_attempt_limits(client, monkeypatch, retry_read=LONG)
         error = await outcome(client.trust_groups.list(1))
     assert error is None
     assert script.count == 2

@@ -8,7 +8,7 @@ import pytest
 
 from tahdah_async.cli import EXIT_AUTH, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from tahdah_async.testing import FakeTahdah
-from tests.servers import closed_port
+from tests.servers import refusing_port
 
 from .helpers import Cli, child_env, own_lines, spawn
 
@@ -208,18 +208,17 @@ async def test_a_forbidden_legal_entity_exits_3(cli: Cli, fake_tahdah: FakeTahda
 
 
 async def test_an_unreachable_api_exits_4(cli: Cli) -> None:
-    port = closed_port()
-
-    ran = await cli(
-        "call",
-        "trust_groups.list",
-        "-p",
-        "legalEntityId=1001",
-        "--token",
-        "tk_unused",
-        "--base-url",
-        f"http://127.0.0.1:{port}",
-    )
+    with refusing_port() as port:
+        ran = await cli(
+            "call",
+            "trust_groups.list",
+            "-p",
+            "legalEntityId=1001",
+            "--token",
+            "tk_unused",
+            "--base-url",
+            f"http://127.0.0.1:{port}",
+        )
 
     assert ran.code == EXIT_UNREACHABLE
     assert ran.out == ""

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from tahdah_async.cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from tahdah_async.testing import deliver_webhook
 from tahdah_async.webhooks import Delivery, WebhookRouter, create_webhook_app
-from tests.servers import closed_port
+from tests.servers import refusing_port
 
 from .helpers import Child, Cli, own_lines, spawn
 
@@ -199,11 +199,11 @@ async def test_send_usage_errors(
 
 
 async def test_send_to_nowhere_exits_4(cli: Cli) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/"
-
-    ran = await cli(
-        "webhooks", "send", "--url", url, "--secret", SECRET, "--verb", "x.y", "--json", "{}"
-    )
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/"
+        ran = await cli(
+            "webhooks", "send", "--url", url, "--secret", SECRET, "--verb", "x.y", "--json", "{}"
+        )
 
     assert ran.code == EXIT_UNREACHABLE
     assert ran.err.startswith(f"error: could not deliver to {url}: ")

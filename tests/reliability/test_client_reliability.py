@@ -19,9 +19,8 @@ import contextlib
 import json
 import logging
 import random
-import socket
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Final
 
 import aiohttp
@@ -40,7 +39,6 @@ from tahdah_async import (
     InternalServerError,
     NotFoundError,
     RequestEvent,
-    Response,
     ResponseEvent,
     RetryEvent,
     TahdahClient,
@@ -52,6 +50,8 @@ from tests.servers import (
     Script,
     client_for,
     echo_authorization,
+    record_attempt_limits,
+    refusing_port,
     respond,
     serve,
     stall,
@@ -469,38 +469,6 @@ async def guarded(call: Awaitable[Any]) -> tuple[Any, BaseException | None]:
     return result, None
 
 
-def attempt_timeouts(
-    client: TahdahClient, monkeypatch: pytest.MonkeyPatch
-) -> list[aiohttp.ClientTimeout]:
-    """Record the aiohttp timeouts each attempt of ``client`` is sent with."""
-    seen: list[aiohttp.ClientTimeout] = []
-    send = client._transport.send
-
-    async def spy(
-        method: str,
-        url: URL,
-        *,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        limits: aiohttp.ClientTimeout,
-    ) -> Response:
-        seen.append(limits)
-        return await send(method, url, headers=headers, body=body, limits=limits)
-
-    monkeypatch.setattr(client._transport, "send", spy)
-    return seen
-
-
-@contextlib.contextmanager
-def refusing_port() -> Iterator[int]:
-    """A loopback port that refuses every connection while the block runs: bound, never
-    listening, so nothing else on a busy machine can start listening on it meanwhile."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        yield port
-
-
 def notes(error: BaseException) -> list[str]:
     return list(getattr(error, "__notes__", []))
 
@@ -523,7 +491,7 @@ async def test_a_get_whose_server_stalls_after_the_headers_times_out_after_each_
         raw.serve() as url,
         client_for(url, sleeps, timeout=Timeout(read=0.1), max_retries=2) as client,
     ):
-        timeouts = attempt_timeouts(client, monkeypatch)
+        timeouts = record_attempt_limits(client, monkeypatch)
         _, error = await guarded(client.trust_groups.list(1))
         await raw.stalls_ended(3)
     assert type(error) is APITimeoutError
@@ -565,7 +533,7 @@ async def test_a_post_whose_server_stalls_after_the_headers_times_out_once(
         raw.serve() as url,
         client_for(url, sleeps, timeout=Timeout(read=0.1), max_retries=2) as client,
     ):
-        timeouts = attempt_timeouts(client, monkeypatch)
+        timeouts = record_attempt_limits(client, monkeypatch)
         _, error = await guarded(client.candidates.create(first_name="Ada"))
         await raw.stalls_ended(1)
     assert type(error) is APITimeoutError

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -30,7 +30,7 @@ from tahdah_async import (
     Timeout,
 )
 from tahdah_async.testing import FakeTahdah, Faults
-from tests.conftest import RecordingSleep
+from tests.conftest import RecordingSleep, finishes_at_once
 
 CREATE = "candidates.create"
 LIST = "trust_groups.list"
@@ -64,16 +64,6 @@ async def after_the_fake_saw_earlier_clients_leave(fake: FakeTahdah) -> None:
     """
     async with aiohttp.ClientSession() as session, session.get(f"{fake.url}/no-route") as reply:
         assert reply.status == 404
-
-
-def finishes_at_once(coroutine: Coroutine[Any, Any, None]) -> bool:
-    """Whether ``coroutine`` finishes in its first step, never suspending to wait for anything."""
-    try:
-        coroutine.send(None)
-    except StopIteration:
-        return True
-    coroutine.close()
-    return False
 
 
 class GatedSleep:

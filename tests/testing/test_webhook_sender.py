@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -36,7 +36,8 @@ from tahdah_async.webhooks.events import (
     TrackerTargetUpdated,
     TrustGroupMemberUpdated,
 )
-from tests.servers import closed_port
+from tests.conftest import finishes_at_once
+from tests.servers import refusing_port
 
 SECRET = "wh_s3nder-test-secret"
 QUICK: dict[str, Any] = {"secret": SECRET, "webhook_backoff": 0.001}
@@ -151,16 +152,6 @@ async def create(fake: FakeTahdah, *names: str) -> None:
     async with TahdahClient(fake.token, base_url=fake.url) as client:
         for name in names:
             await client.candidates.create(first_name=name, last_name="Tester")
-
-
-def finishes_at_once(coroutine: Coroutine[Any, Any, None]) -> bool:
-    """Whether ``coroutine`` finishes in its first step, never suspending to wait for anything."""
-    try:
-        coroutine.send(None)
-    except StopIteration:
-        return True
-    coroutine.close()
-    return False
 
 
 async def settled(fake: FakeTahdah) -> None:
@@ -322,10 +313,11 @@ async def test_any_answer_but_2xx_is_a_failure(capture: tuple[Capture, str], sta
 
 
 async def test_a_url_with_nothing_listening_records_connection_errors() -> None:
-    url = f"http://127.0.0.1:{closed_port()}/hooks"
-    async with FakeTahdah(webhook_urls=[url], webhook_attempts=2, **QUICK) as fake:
-        await create(fake, "Ada")
-        await settled(fake)
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/hooks"
+        async with FakeTahdah(webhook_urls=[url], webhook_attempts=2, **QUICK) as fake:
+            await create(fake, "Ada")
+            await settled(fake)
 
     (delivery,) = fake.deliveries
     assert [a.status for a in delivery.attempts] == [None, None]
