@@ -118,8 +118,8 @@ def mocked() -> Iterator[aioresponses]:
 async def client(sleeps: RecordingSleep) -> AsyncIterator[TahdahClient]:
     async with TahdahClient(
         TOKEN, base_url=BASE_URL, retry=RetryPolicy(sleep=sleeps, random=lambda: 0.0)
-    ) as tahdah:
-        yield tahdah
+    ) as client:
+        yield client
 
 
 # -- stable test ids -------------------------------------------------------------------------

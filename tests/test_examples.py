@@ -51,20 +51,20 @@ async def test_the_service_calls_the_api_back_from_its_handler() -> None:
             trust_group_id=group,
             webhook_secret=secret,
         )
-        async with TestClient(TestServer(example.make_app(settings))) as service:
-            fake.subscribe(service.make_url("/tahdah/webhooks/"))
+        async with TestClient(TestServer(example.make_app(settings))) as http:
+            fake.subscribe(http.make_url("/tahdah/webhooks/"))
             async with TahdahClient(fake.token, base_url=fake.url) as client:
                 entity = await client.legal_entities.create(fake.owner_id, name="Harbour Care")
                 await client.candidates.create(first_name="Ada", last_name="Lovelace")
             await fake.settle()
             # A resend of the same delivery is answered without running the handler again.
             resent = await deliver_webhook(
-                service.make_url("/tahdah/webhooks/"),
+                http.make_url("/tahdah/webhooks/"),
                 "legalEntities.created",
                 fake.deliveries[0].body,
                 secret=secret,
             )
-            health = await (await service.get("/health")).json()
+            health = await (await http.get("/health")).json()
 
     assert entity in fake.state.trust_groups[group].members
     assert [d.verb for d in fake.deliveries] == [

@@ -32,7 +32,11 @@ class Hold:
         return self._released.is_set()
 
     async def arrived(self, count: int = 1) -> None:
-        """Wait until at least ``count`` calls have reached the hold."""
+        """Wait until at least ``count`` calls have reached the hold.
+
+        It waits for as long as it takes (fewer calls than ``count`` never end it): put it under
+        a timeout in a test.
+        """
         while self.count < count:
             self._arrival.clear()
             await self._arrival.wait()
@@ -107,7 +111,9 @@ class Faults:
     def hold(self, *, times: int = 1, operation: str | None = None) -> Hold:
         """Keep the next ``times`` matching calls waiting until the returned hold is released.
 
-        The body is read first, as for :meth:`delay`. Stopping the fake releases every hold.
+        Like every fault, a hold is used up by the calls it matches; the body is then read, as for
+        :meth:`delay`, and the call waits (a client that leaves mid-body uses up its share of
+        ``times`` without reaching the hold). :meth:`FakeTahdah.stop` releases every hold.
         """
         hold = Hold()
         self._plan(Fault("hold", times, operation, hold=hold))

@@ -122,8 +122,12 @@ class WebhookSender:
                 queue.put_nowait(delivery)
 
     async def settle(self) -> None:
-        """Wait until every queued delivery succeeded or ran out of attempts."""
-        await asyncio.gather(*(queue.join() for queue in self._queues.values()))
+        """Wait until every queued delivery succeeded or ran out of attempts.
+
+        With nothing queued it returns without suspending.
+        """
+        for queue in list(self._queues.values()):
+            await queue.join()  # waits only while that queue has unfinished deliveries
 
     async def _work(self, queue: asyncio.Queue[WebhookDelivery]) -> None:
         while True:

@@ -222,10 +222,12 @@ class FakeTahdah:
         return self._sender.deliveries
 
     async def idle(self) -> None:
-        """Wait until no request is being handled, so every one so far is in :attr:`requests`.
+        """Wait until no request is being handled: each one the fake has started on is then in
+        :attr:`requests`.
 
         A request whose client gave up (a read timeout during a hold or a delay) is still
-        handled to its end once released; wait for this before checking what it recorded.
+        handled to its end once released; wait for this before checking what it recorded. A
+        request still on its way (not yet handed to the fake by the server) is not waited for.
         """
         await self._idle.wait()
 

@@ -508,13 +508,18 @@ async def test_a_get_whose_server_stalls_after_the_headers_times_out_after_each_
     assert raw.after_stall == [b"", b"", b""]
 
 
-async def test_a_get_whose_server_stalls_after_the_headers_once_succeeds_on_the_retry() -> None:
+async def test_a_get_whose_server_stalls_after_the_headers_once_succeeds_on_the_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     raw = RawServer(STALL, OK)
     sleeps = RecordingSleep()
     async with (
         raw.serve() as url,
         client_for(url, sleeps, timeout=Timeout(read=0.1)) as client,
     ):
+        # The stalled first attempt must time out; the retry, answered at once, must not, so it
+        # goes out with a long read limit (a loaded machine may take longer than 0.1 s).
+        timeouts = record_attempt_limits(client, monkeypatch, retry_read=GUARD * 2)
         result, error = await guarded(client.trust_groups.list(1))
         await raw.stalls_ended(1)
     assert error is None
@@ -522,6 +527,7 @@ async def test_a_get_whose_server_stalls_after_the_headers_once_succeeds_on_the_
     assert raw.methods == ["GET", "GET"]
     assert raw.after_stall == [b""]
     assert sleeps.delays == [0.5]
+    assert [limits.sock_read for limits in timeouts] == [0.1, 0.1]  # as the client chose them
 
 
 async def test_a_post_whose_server_stalls_after_the_headers_times_out_once(

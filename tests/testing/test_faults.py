@@ -31,6 +31,7 @@ from tahdah_async import (
 )
 from tahdah_async.testing import FakeTahdah, Faults
 from tests.conftest import RecordingSleep, finishes_at_once
+from tests.servers import record_attempt_limits
 
 CREATE = "candidates.create"
 LIST = "trust_groups.list"
@@ -358,15 +359,17 @@ async def test_a_timed_out_delayed_request_logs_no_server_error(
 
 
 async def test_a_delayed_get_times_out_and_its_retry_succeeds(
-    fake: FakeTahdah, gate: GatedSleep, sleeps: RecordingSleep
+    fake: FakeTahdah, gate: GatedSleep, sleeps: RecordingSleep, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.faults.delay(0.3, operation=LIST)
 
-    # One read timeout serves both attempts: the first, kept waiting by the shut gate, must
-    # time out; the retry, answered at once, must not. So it is short enough to fire soon and
-    # long enough for a loaded machine to answer the retry within it.
-    async with client_for(fake, sleeps, timeout=Timeout(read=1.0)) as patient:
+    # The first attempt, kept waiting by the shut gate, must time out after 0.05 s; the retry,
+    # answered at once, must not, so it goes out with a long read limit (a loaded machine may
+    # take longer than 0.05 s to read even an instant answer).
+    async with client_for(fake, sleeps, timeout=Timeout(read=0.05)) as patient:
+        limits = record_attempt_limits(patient, monkeypatch, retry_read=3600.0)
         assert await patient.trust_groups.list(fake.owner_id) == []
+        assert [given.sock_read for given in limits] == [0.05, 0.05]
         # The retry was answered while the first attempt is still waiting out its delay.
         assert statuses(fake) == [200]
         assert fake.in_flight == 1

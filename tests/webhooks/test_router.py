@@ -497,13 +497,16 @@ async def test_on_any_and_on_unknown_use_the_router_timeout() -> None:
 async def test_a_registration_timeout_applies_to_that_handler_only() -> None:
     router = WebhookRouter(timeout=None)
     done: list[str] = []
-    router.on(ev.CandidateCreated, timeout=0.05)(never_finishes)
     timed_out = timed_out_signal(router)
 
+    # Registered (so started) first: had it taken the other handler's limit, its deadline
+    # would come first and it would time out before that one's timeout is reported.
     @router.on(ev.CandidateCreated)
     async def unhurried(event: ev.CandidateCreated, delivery: Delivery) -> None:
         await timed_out.wait()  # outlives the other handler's limit
         done.append("unhurried")
+
+    router.on(ev.CandidateCreated, timeout=0.05)(never_finishes)
 
     with anyio.fail_after(HANG_GUARD):
         result = await router.dispatch(CREATED, CREATED_DELIVERY)
