@@ -83,7 +83,8 @@ class DispatchResult:
     unknown: bool
     """Whether no event type and no verb handler knew the verb."""
     errors: tuple[BaseException, ...]
-    """What the failed handlers raised (timeouts as ``TimeoutError``)."""
+    """What the failed handlers raised (timeouts as ``TimeoutError``; a ``CancelledError`` a
+    handler raised itself, not by the dispatch being cancelled, as it is)."""
 
     @property
     def ok(self) -> bool:
@@ -179,7 +180,9 @@ class WebhookRouter:
     def on_error(self, handler: ErrorHandler) -> ErrorHandler:
         """Register ``async def f(error, event, delivery)``, called when a handler fails.
 
-        The delivery still fails; an error handler that raises is logged and ignored.
+        ``error`` may be a ``CancelledError`` the handler raised itself. The delivery still
+        fails; an error handler that raises (``CancelledError`` too, unless the dispatch is being
+        cancelled) is logged and ignored.
         """
         self._error.append(_coroutine(handler))
         return handler
@@ -292,16 +295,23 @@ class WebhookRouter:
     async def dispatch(self, event: Any, delivery: Delivery) -> DispatchResult:
         """Run every handler for ``event`` concurrently and report what happened.
 
-        Handler exceptions are collected, not raised; cancellation still propagates.
+        Handler exceptions are collected, not raised, and so is a ``CancelledError`` a handler
+        raises itself (say, awaiting a task something else cancelled): the delivery fails and
+        the other handlers finish. A cancellation of the dispatching task (shutdown, a client
+        gone) cancels the handlers and propagates; ``KeyboardInterrupt`` and ``SystemExit``
+        propagate too.
         """
         registrations, unknown = self._handlers(delivery.verb, event)
         errors: list[BaseException] = []
 
         async def run(registration: _Registration) -> None:
+            requested = _cancel_requests()
             try:
                 async with asyncio.timeout(registration.timeout):
                     await registration.handler(event, delivery)
-            except Exception as exc:
+            except BaseException as exc:
+                if not _is_failure(exc, requested):
+                    raise
                 errors.append(exc)
                 await self._report(exc, event, delivery)
 
@@ -316,7 +326,7 @@ class WebhookRouter:
             event=event, handled=len(registrations), unknown=unknown, errors=tuple(errors)
         )
 
-    async def _report(self, error: Exception, event: Any, delivery: Delivery) -> None:
+    async def _report(self, error: BaseException, event: Any, delivery: Delivery) -> None:
         log.error(
             "webhook handler failed for %s (sha256 %s): %r",
             delivery.verb,
@@ -326,9 +336,12 @@ class WebhookRouter:
         )
         for router in self._walk():
             for handler in router._error:
+                requested = _cancel_requests()
                 try:
                     await handler(error, event, delivery)
-                except Exception:
+                except BaseException as exc:
+                    if not _is_failure(exc, requested):
+                        raise
                     log.exception("a webhook on_error handler failed")
 
 
@@ -342,6 +355,24 @@ def _changed() -> None:
 
 
 _DEFAULT_VERBS: Mapping[str, EventType] = {verb.lower(): cls for verb, cls in VERBS.items()}
+
+
+def _cancel_requests() -> int:
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
+
+
+def _is_failure(error: BaseException, requested: int) -> bool:
+    """Whether a handler's ``error`` is its failure, given the task's cancel requests before it.
+
+    A ``CancelledError`` is this task's own cancellation (shutdown, a client gone) only if
+    someone asked for one meanwhile; one a handler raised without that (it awaited a task
+    something else cancelled) is the handler's failure. ``KeyboardInterrupt`` and
+    ``SystemExit`` stop the process and are never a handler's failure.
+    """
+    if isinstance(error, asyncio.CancelledError):
+        return _cancel_requests() <= requested
+    return isinstance(error, Exception)
 
 
 def _norm(verb: str) -> str:
