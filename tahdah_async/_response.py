@@ -9,6 +9,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from . import _json
+from ._untrusted import charset_of, decode
 
 __all__ = ["APIResponse", "Response"]
 
@@ -58,17 +59,10 @@ class Response:
     def text(self) -> str:
         """The body as text, in the ``charset`` the response names (default UTF-8).
 
-        Undecodable bytes are replaced; an unknown charset is read as UTF-8.
+        Never raises: undecodable bytes are replaced, and a charset that is unknown, not a
+        text encoding or unsafe for peer bytes (``idna``, ``punycode``) is read as UTF-8.
         """
-        charset = "utf-8"
-        for param in self.headers.get("Content-Type", "").split(";")[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "charset" and value.strip():
-                charset = value.strip().strip('"')
-        try:
-            return self.content.decode(charset, errors="replace")
-        except LookupError:
-            return self.content.decode("utf-8", errors="replace")
+        return decode(self.content, charset_of(self.headers.get("Content-Type", "")))
 
 
 @attrs.frozen(kw_only=True)

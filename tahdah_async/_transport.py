@@ -3,6 +3,11 @@
 One session per client, created on first use (inside the event loop) unless the user lends
 one. A lent session is never closed here. aiohttp's exceptions become the SDK's connection
 errors, each saying whether the request may have reached the server.
+
+Text the peer controls (the reason phrase, aiohttp's parser errors, which quote the bytes
+received) passes :func:`~tahdah_async._untrusted.peer_text` here, at the edge, with the
+credential this request sent masked: a server echoing it cannot bring it back into a
+response, a hook, a log line or an exception message.
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Mapping
+from typing import Final
 
 import aiohttp
 import attrs
 from yarl import URL
 
 from ._response import Response
+from ._untrusted import peer_text
 from .errors import APIConnectionError, APITimeoutError
 
 __all__ = ["Timeout", "Transport"]
@@ -61,6 +68,7 @@ class Timeout:
 
 
 _LARGE_BODY = 1 << 20
+_REASON: Final = 128  # the longest reason phrase kept
 
 
 class Transport:
@@ -124,6 +132,7 @@ class Transport:
         """
         session = self.session()
         path = url.path
+        secrets = _credentials(headers)
         started = time.perf_counter()
         try:
             async with session.request(
@@ -143,18 +152,33 @@ class Transport:
                     method=method,
                     url=url,
                     status=resp.status,
-                    reason=resp.reason or "",
+                    reason=peer_text(resp.reason or "", secrets=secrets, limit=_REASON),
                     headers=resp.headers,
                     content=content,
                     elapsed=time.perf_counter() - started,
                 )
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Not chained: aiohttp's error holds the request headers, token included.
-            raise _connection_error(exc, method, path) from None
+            raise _connection_error(exc, method, path, secrets) from None
 
 
-def _connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError:
-    """Return the SDK error for an aiohttp failure, saying whether the request went out."""
+def _credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets a request sends: its ``Authorization`` value and the credential in it."""
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            credential = value.partition(" ")[2].strip()
+            return tuple(s for s in (value, credential) if s)
+    return ()
+
+
+def _connection_error(
+    exc: BaseException, method: str, path: str, secrets: tuple[str, ...] = ()
+) -> APIConnectionError:
+    """Return the SDK error for an aiohttp failure, saying whether the request went out.
+
+    aiohttp's message may quote the peer's bytes (a malformed status line or header), so it
+    is shown through :func:`peer_text` with ``secrets`` masked.
+    """
     where = f"{method} {path}"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return APITimeoutError(
@@ -169,13 +193,15 @@ def _connection_error(exc: BaseException, method: str, path: str) -> APIConnecti
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(
-            f"could not connect for {where}: {exc.os_error or exc}",
+            f"could not connect for {where}: "
+            f"{peer_text(str(exc.os_error or exc), secrets=secrets)}",
             method=method,
             path=path,
             request_sent=False,
         )
     return APIConnectionError(
-        f"connection failed during {where}: {type(exc).__name__}: {exc}",
+        f"connection failed during {where}: {type(exc).__name__}: "
+        f"{peer_text(str(exc), secrets=secrets)}",
         method=method,
         path=path,
         request_sent=True,

@@ -17,20 +17,21 @@
     └── ResponseDecodeError         a 2xx body that is not the JSON the call expects
 
 Bad arguments are caught before anything is sent and raise the built-in ``TypeError`` or
-``ValueError``. Messages never contain the API token.
+``ValueError``. Messages never contain the API token, and what the server sent (body,
+reason phrase, request id) appears in them bounded and printable (``_untrusted.peer_text``).
 """
 
 from __future__ import annotations
 
-import html
-import re
-from collections.abc import Callable
+import reprlib
+from collections.abc import Mapping
 from typing import Any, Final
 
 import cattrs
 
 from ._converter import converter
 from ._response import Response
+from ._untrusted import WINDOW, mask, peer_text
 from .models.problem import ProblemDetails
 
 __all__ = [
@@ -50,11 +51,19 @@ __all__ = [
     "status_error",
 ]
 
-_SNIPPET: Final = 300
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
-_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_SPACE = re.compile(r"\s+")
+_SHORT: Final = 128  # the longest reason phrase or request id shown in a message
+
+
+def _bounded_repr() -> reprlib.Repr:
+    # A JSON body without a message is shown as a repr that stops early, at every level.
+    shown = reprlib.Repr()
+    shown.maxlevel = 4
+    shown.maxdict = shown.maxlist = 12
+    shown.maxstring = shown.maxother = 80
+    return shown
+
+
+_REPR: Final = _bounded_repr()
 
 
 class TahdahError(Exception):
@@ -182,22 +191,18 @@ def status_error(
     if cls is None:
         cls = InternalServerError if response.status >= 500 else APIStatusError
     body, problem = _decode_body(response)
-
-    def masked(text: str) -> str:
-        # Mask before anything is clipped, so a cut never leaves part of a secret behind.
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
-    summary = _summary(response, body, problem, masked)
-    path = masked(response.url.path)
-    message = f"{response.status} {response.reason} for {response.method} {path}"
+    # Everything the server sent reaches the message through peer_text: bounded, linear,
+    # masked. The path is ours (it may hold the caller's ids), so it is only masked.
+    summary = _summary(response, body, problem, secrets)
+    reason = peer_text(response.reason, secrets=secrets, limit=_SHORT)
+    path = mask(response.url.path, secrets)
+    message = f"{response.status} {reason} for {response.method} {path}"
     if summary:
         message += f": {summary}"
     request_id = _request_id(response, problem)
+    request_id = request_id and peer_text(request_id, secrets=secrets, limit=_SHORT)
     if request_id:
-        message += f" (request id {_clip(masked(request_id))})"
+        message += f" (request id {request_id})"
     if note:
         message += f". {note}"
     return cls(message, response=response, body=body, problem=problem, retry_after=retry_after)
@@ -226,36 +231,32 @@ def _problem(body: Any) -> ProblemDetails | None:
 
 
 def _summary(
-    response: Response, body: Any, problem: ProblemDetails | None, masked: Callable[[str], str]
+    response: Response, body: Any, problem: ProblemDetails | None, secrets: tuple[str, ...]
 ) -> str:
-    return _clip(_SPACE.sub(" ", masked(_describe(response, body, problem))).strip())
-
-
-def _describe(response: Response, body: Any, problem: ProblemDetails | None) -> str:
     if problem is not None:
-        parts = [p for p in (problem.title, problem.detail) if isinstance(p, str) and p]
-        if isinstance(problem.errors, dict):
-            parts.extend(
-                f"{field}: {'; '.join(messages)}" for field, messages in problem.errors.items()
-            )
-        return " — ".join(parts)
+        return peer_text(_problem_text(problem), secrets=secrets)
     if isinstance(body, str):
-        if "html" in response.content_type or body.lstrip()[:1] == "<":
-            found = _TITLE.search(body)
-            text = found.group(1) if found else _TAGS.sub(" ", _HIDDEN.sub(" ", body))
-            return html.unescape(text)
-        return body
+        markup = "html" in response.content_type or body[:WINDOW].lstrip()[:1] == "<"
+        return peer_text(body, secrets=secrets, markup=markup)
     if isinstance(body, dict):
         for key in ("message", "error", "title", "detail"):
             if isinstance(body.get(key), str):
-                return str(body[key])
+                return peer_text(body[key], secrets=secrets)
     if body is not None:
-        return repr(body)
+        return peer_text(_REPR.repr(body), secrets=secrets)
     return ""
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+def _problem_text(problem: ProblemDetails) -> str:
+    parts = [p for p in (problem.title, problem.detail) if isinstance(p, str) and p]
+    if isinstance(problem.errors, Mapping):
+        size = sum(map(len, parts))
+        for field, messages in problem.errors.items():
+            if size > WINDOW:  # peer_text reads no further than this anyway
+                break
+            parts.append(f"{field}: {'; '.join(messages)}")
+            size += len(parts[-1])
+    return " — ".join(parts)
 
 
 def _request_id(response: Response, problem: ProblemDetails | None) -> str | None:
