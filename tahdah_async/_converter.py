@@ -15,6 +15,9 @@ Rules, in order of importance:
    ``str`` accepts strings and numbers (ids), ``bool`` accepts only booleans, lists only JSON
    arrays. Anything else is a decode error, never a silently mangled value, and error messages
    never quote the value (they reach logs and webhook responses).
+6. **Numbers are finite.** ``NaN`` and the infinities (as floats, as strings such as
+   ``"1e999"``, or integers too large for a float) are refused for ``float`` and ``str``
+   fields: JSON has no such numbers, and the API answers 400 to them.
 
 ``make_converter(strict=True)`` builds the same converter but fails on unknown keys; tests run
 recorded payloads through it so that drift between the models and the reference shows up.
@@ -23,6 +26,7 @@ recorded payloads through it so that drift between the models and the reference 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -68,11 +72,17 @@ def _parse(parse: Callable[[str], T], text: str, what: str) -> T:
         raise ValueError(f"expected {what}, got a string that is not one") from None
 
 
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number, got NaN or an infinity")
+    return value
+
+
 def _structure_str(value: object, _: type) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        return str(_finite(value) if isinstance(value, float) else value)
     raise TypeError(f"expected a string, got {_type_name(value)}")
 
 
@@ -88,9 +98,12 @@ def _structure_int(value: object, _: type) -> int:
 
 def _structure_float(value: object, _: type) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return _finite(float(value))
+        except OverflowError:  # an int beyond the largest float
+            raise ValueError("expected a finite number, got an integer too large") from None
     if isinstance(value, str):
-        return _parse(float, value.strip(), "a number")
+        return _finite(_parse(float, value.strip(), "a number"))
     raise TypeError(f"expected a number, got {_type_name(value)}")
 
 
@@ -187,7 +200,7 @@ class _Rules:
                 if value is None and nullable:
                     return None
                 if type(value) in exact:
-                    return value
+                    return _finite(value) if type(value) is float else value
                 raise TypeError(f"expected {names}, got {_type_name(value)}")
 
             return primitive
@@ -376,10 +389,14 @@ def _inline(tp: Any, var: str, fallback: str, names: dict[str, Any], index: int)
         rest = tuple(a for a in arms if a is not _NONE)
         inner = _inline(rest[0], var, fallback, names, index) if len(rest) == 1 else fallback
         if len(rest) > 1 and all(a in _PRIMITIVES for a in rest):
-            names[f"exact{index}"] = frozenset(rest)
+            names[f"exact{index}"] = frozenset(rest) - {float}  # floats: the hook checks them
             inner = f"({var} if type({var}) in exact{index} else {fallback})"
         return f"(None if {var} is None else {inner})" if nullable else inner
-    if tp in (str, int, bool, float):
+    if tp is float:
+        # The hook refuses NaN and the infinities: only a finite float is taken as it is.
+        names["isfinite"] = math.isfinite
+        return f"({var} if type({var}) is float and isfinite({var}) else {fallback})"
+    if tp in (str, int, bool):
         names[f"prim{index}"] = tp
         return f"({var} if type({var}) is prim{index} else {fallback})"
     if tp is dt.datetime:

@@ -82,7 +82,8 @@ class Route:
         """Return the encoded path and the query pairs for these placeholder values.
 
         Raises:
-            TypeError, ValueError: a path value that is not a usable id.
+            TypeError, ValueError: a path value that is not a usable id, or a query value
+                that is not an id or a list of ids, each without ``,`` (the list separator).
         """
         segments = {name: _path_segment(name, values[name]) for name in self._path_names}
         query = [
@@ -111,12 +112,23 @@ def _path_segment(name: str, value: Any) -> str:
     return quote(text, safe="")
 
 
+_LIST_SEPARATOR: Final = ","
+
+
 def _query_value(name: str, value: Any) -> str:
+    if isinstance(value, bytes | bytearray | Mapping):
+        raise TypeError(f"{name} must be an id or a list of ids, got {type(value).__name__}")
     items = [value] if isinstance(value, int | str) else list(value)
+    texts = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int | str) or not str(item).strip():
-            raise ValueError(f"{name} must hold non-empty ids, got {item!r}")
-    return ",".join(str(item).strip() for item in items)
+            raise ValueError(f"{name} must hold non-empty ids, got {item!r:.40}")
+        text = str(item).strip()
+        if _LIST_SEPARATOR in text:
+            # "1,2" would reach the server as two ids: one item must stay one value.
+            raise ValueError(f"{name} item {text!r:.40} must not contain {_LIST_SEPARATOR!r}")
+        texts.append(text)
+    return _LIST_SEPARATOR.join(texts)
 
 
 def _table(rows: Iterable[tuple[str, str, str]]) -> tuple[dict[str, Route], dict[str, str]]:

@@ -165,9 +165,11 @@ async def run_chunked(
     """Like :func:`run_batch`, for endpoints taking lists: one call per chunk of items.
 
     ``operation`` gets up to ``chunk_size`` items (never one already ``done``) and returns
-    one value per item, in order; each item's outcome is its chunk's. A call returning the
-    wrong number of values fails its whole chunk with :class:`BatchError`, since the values
-    cannot be matched to items.
+    one value per item, in order (a list or another sequence); each item's outcome is its
+    chunk's. A call returning anything else (the wrong number of values, ``None``, a
+    generator, a string) fails its whole chunk with :class:`BatchError`, whose ``keys`` name
+    the chunk's items, since the values cannot be matched to items; like any failure, it
+    stops the batch when ``fail_fast`` is set.
     """
     size = count(chunk_size, "chunk_size")
     return await _run(
@@ -176,7 +178,16 @@ async def run_chunked(
 
 
 class BatchError(Exception):
-    """An operation broke the batch's contract (such as returning too few values)."""
+    """An operation broke the batch's contract (such as returning too few values).
+
+    When a chunk's call broke it, every item of the chunk fails with this one error and
+    ``keys`` names them; ``keys`` is empty for an error about one item.
+    """
+
+    def __init__(self, message: str, *, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
+        """The keys of the items whose call broke the contract, in order."""
 
 
 class AlreadyDone(Exception):
@@ -249,7 +260,9 @@ async def _run(
         while stopped_by is None and (chunk := next(pending, None)) is not None:
             try:
                 async with gate:
-                    values = await operation([item for _, _, item in chunk])
+                    returned = await operation([item for _, _, item in chunk])
+                # Inside the try: a broken return value fails this chunk, not the batch.
+                values = _values(returned, chunk)
             except AlreadyDone as done_before:
                 settle_chunk(chunk, "skipped", value=done_before.value)
             except Exception as exc:
@@ -261,14 +274,8 @@ async def _run(
                 settle_chunk(chunk, "cancelled")  # in flight when the batch was cancelled
                 raise
             else:
-                if len(values) != len(chunk):
-                    error = BatchError(
-                        f"the operation returned {len(values)} values for {len(chunk)} items"
-                    )
-                    settle_chunk(chunk, "failed", error=error)
-                else:
-                    for (index, item_key, item), value in zip(chunk, values, strict=True):
-                        settle(index, ItemResult(item_key, item, "ok", value=value))
+                for (index, item_key, item), value in zip(chunk, values, strict=True):
+                    settle(index, ItemResult(item_key, item, "ok", value=value))
 
     try:
         async with anyio.create_task_group() as group:
@@ -288,6 +295,32 @@ async def _run(
             for chunk in pending:
                 settle_chunk(chunk, "cancelled")
     return BatchResult(tuple(results[index] for index in sorted(results)), stopped_by)
+
+
+def _values(returned: object, chunk: list[tuple[int, str, Any]]) -> list[Any]:
+    """The values a chunk's call returned, one per item; :class:`BatchError` if not."""
+    keys = tuple(item_key for _, item_key, _ in chunk)
+    # A string is a sequence of characters, never one value per item: refuse it too.
+    if isinstance(returned, str | bytes | bytearray) or not isinstance(returned, Sequence):
+        raise BatchError(
+            f"the operation returned {type(returned).__name__}, not a sequence of values, "
+            f"for {len(chunk)} items",
+            keys=keys,
+        )
+    try:
+        # Length first: a huge sequence of the wrong length is never copied.
+        found = len(returned)
+        values = list(returned) if found == len(chunk) else []
+    except Exception as exc:
+        raise BatchError(
+            f"reading the values the operation returned for {len(chunk)} items failed: "
+            f"{type(exc).__name__}",
+            keys=keys,
+        ) from exc
+    if len(values) != len(chunk):
+        found = found if not values else len(values)
+        raise BatchError(f"the operation returned {found} values for {len(chunk)} items", keys=keys)
+    return values
 
 
 def _gate(concurrency: Gate) -> tuple[Any, int]:

@@ -153,17 +153,25 @@ def check_id(value: Id, name: str) -> Id:
 def check_ids(values: Iterable[Id] | None, name: str) -> list[Id] | None:
     """Return a non-empty list of ids (``None`` stays ``None``).
 
+    Each item must be one id: one holding ``,`` would be read as several ids where the list
+    is sent comma-separated (a query), so it is refused everywhere.
+
     Raises:
-        TypeError: a single value instead of a list, or an item that is not an id.
-        ValueError: an empty list.
+        TypeError: a single value (or a mapping) instead of a list, or an item that is not an
+            id.
+        ValueError: an empty list, or an item holding ``,``.
     """
     if values is None:
         return None
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+    if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Iterable):
         raise TypeError(f"{name} must be a list of ids, not a single value")
     ids = [check_id(value, f"{name} item") for value in values]
     if not ids:
         raise ValueError(f"{name} must not be empty (pass None instead)")
+    for value in ids:
+        if "," in str(value):
+            # Sent comma-separated in a query, "1,2" would be two ids: one item, one id.
+            raise ValueError(f"{name} item {str(value)!r:.40} must not contain ','")
     return ids
 
 

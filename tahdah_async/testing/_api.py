@@ -773,7 +773,9 @@ def candidates_delete(state: FakeState, call: Call) -> Reply:
 
 def candidates_update_tags(state: FakeState, call: Call) -> Reply:
     record = candidate(state, call)
-    body = call.body if isinstance(call.body, dict) else {}
+    body = call.body
+    if not isinstance(body, dict):
+        raise invalid("$", "The request body must be a JSON object.")
     add, remove = body.get("add", []), body.get("remove", [])
     for field, tags in (("add", add), ("remove", remove)):
         if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):

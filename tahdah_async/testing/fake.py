@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets as _secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import attrs
@@ -440,13 +441,41 @@ async def _read_body(request: web.Request) -> bytes | None:
         return None
 
 
+MAX_BODY_DEPTH: Final = 64
+"""How deeply a request body may nest objects and arrays (System.Text.Json's default)."""
+
+
 def _json_body(raw: bytes) -> Any:
+    """The request body as JSON, refused with 400 as ASP.NET refuses it, never a 500."""
     if not raw.strip():
         return None
     try:
-        return _json.loads(raw)
-    except ValueError:
+        data = _json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: nested beyond the parser's stack
         raise Problem(400, "Bad Request", detail="The request body is not valid JSON") from None
+    problem = _unsupported(data)
+    if problem is not None:
+        raise Problem(400, "Bad Request", detail=problem)
+    return data
+
+
+def _unsupported(data: Any) -> str | None:
+    """What the backend refuses in a parsed body that the standard library accepts, if any.
+
+    ``json.loads`` reads ``NaN``, ``Infinity`` and ``1e999`` (as an infinity), which are not
+    JSON numbers, and any nesting its stack allows. One pass, without recursion.
+    """
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return "The request body holds a number that is not finite (NaN, Infinity or too large)"
+        if isinstance(value, dict | list):
+            if depth == MAX_BODY_DEPTH:
+                return f"The request body nests deeper than {MAX_BODY_DEPTH} levels"
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return None
 
 
 def _respond(reply: Reply) -> web.Response:
