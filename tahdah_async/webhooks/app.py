@@ -6,6 +6,7 @@ Status policy (each a constant below):
 missing or invalid signature (handlers never run)     401
 ``Authorization`` differs from the configured value   401
 body over the size limit (checked before hashing)     413
+body not arrived within ``body_timeout``               408 (the connection is closed)
 signed, but not JSON, or no ``Webhook-Verb``          400
 signed JSON that does not fit its event type          400
 unknown verb (``on_unknown`` handlers run)            202 (or 404 if configured)
@@ -16,6 +17,12 @@ accepted for background processing                    202 (``ack-then-process``)
 any method but POST                                   405
 the application is shutting down                      503, so the sender retries
 ====================================================  ======
+
+``create_webhook_app`` answers at its mount path with and without the trailing slash: a
+sender configured with either spelling of the URL must not get a 404 and retry forever.
+Every answer, message and log line derived from a request is bounded (and the secrets masked)
+by :func:`tahdah_async._untrusted.peer_text`, and only answers that depend on no request
+bytes are cached.
 """
 
 from __future__ import annotations
@@ -34,12 +41,14 @@ import attrs
 from aiohttp import web
 
 from .. import _json
+from .._untrusted import peer_text
 from .dedupe import DEFAULT_TTL, DedupeStore, MemoryDedupeStore, delivery_key
 from .router import Delivery, PayloadError, WebhookRouter
 from .signature import SIGNATURE_LENGTH, Secrets, match_secret, resolve_secrets
 
 __all__ = [
     "ACK_THEN_PROCESS",
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_MAX_BODY_SIZE",
     "PROCESS_THEN_ACK",
     "SIGNATURE_HEADER",
@@ -54,6 +63,8 @@ log = logging.getLogger("tahdah_async.webhooks")
 SIGNATURE_HEADER: Final = "Webhook-Signature"
 VERB_HEADER: Final = "Webhook-Verb"
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+DEFAULT_BODY_TIMEOUT: Final = 30.0
+"""Seconds a request body may take to arrive, from the first read, before the answer is 408."""
 PROCESS_THEN_ACK: Final = "process-then-ack"
 ACK_THEN_PROCESS: Final = "ack-then-process"
 Mode = Literal["process-then-ack", "ack-then-process"]
@@ -64,12 +75,16 @@ BAD_REQUEST: Final = 400
 UNAUTHORIZED: Final = 401
 NOT_FOUND: Final = 404
 METHOD_NOT_ALLOWED: Final = 405
+REQUEST_TIMEOUT: Final = 408
 TOO_LARGE: Final = 413
 HANDLER_FAILED: Final = 500
 UNAVAILABLE: Final = 503
 
 _CHUNK: Final = 64 * 1024
 _LOGGED_VERB: Final = 80
+# The longest detail in an answer. explain() already lists only a few problems and counts
+# the rest; this bounds whatever reaches an answer, however a message was built.
+_DETAIL: Final = 4096
 
 
 @attrs.frozen
@@ -101,6 +116,9 @@ class WebhookReceiver:
         dedupe_ttl: how long a delivery is remembered, in seconds.
         authorization: if set, the exact ``Authorization`` header value deliveries must carry.
         drain_timeout: how long shutdown waits for background handlers, in seconds.
+        body_timeout: how long a request body may take to arrive, in seconds; a slower one
+            is answered 408 and its connection closed, so a slow sender cannot hold a
+            connection and its buffer indefinitely.
     """
 
     def __init__(
@@ -115,6 +133,7 @@ class WebhookReceiver:
         dedupe_ttl: float = DEFAULT_TTL,
         authorization: str | None = None,
         drain_timeout: float = 30.0,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         if not isinstance(router, WebhookRouter):
             raise TypeError("router must be a WebhookRouter")
@@ -135,6 +154,10 @@ class WebhookReceiver:
             raise TypeError("dedupe must be a DedupeStore, 'memory' or None")
         if not dedupe_ttl > 0 or not drain_timeout > 0:
             raise ValueError("dedupe_ttl and drain_timeout must be positive")
+        if isinstance(body_timeout, bool) or not isinstance(body_timeout, int | float):
+            raise TypeError("body_timeout must be a number")
+        if not body_timeout > 0:
+            raise ValueError("body_timeout must be positive")
         if authorization is not None and not authorization:
             raise ValueError("authorization must not be empty")
         self.router = router
@@ -146,6 +169,7 @@ class WebhookReceiver:
         self._dedupe_ttl = float(dedupe_ttl)
         self._authorization = authorization.encode() if authorization else None
         self._drain_timeout = drain_timeout
+        self._body_timeout = float(body_timeout)
         self._tasks: set[asyncio.Task[_Outcome]] = set()
         self._running: dict[str, asyncio.Future[bool]] = {}
         self._closing = False
@@ -162,7 +186,7 @@ class WebhookReceiver:
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "webhook %s sha256=%s -> %d %s in %.1f ms",
-                _shown(outcome.verb),
+                self._shown(outcome.verb),
                 outcome.sha256 or "-",
                 outcome.status,
                 outcome.what,
@@ -171,12 +195,15 @@ class WebhookReceiver:
         headers = {"Allow": "POST"} if outcome.status == METHOD_NOT_ALLOWED else None
         if outcome.status == UNAVAILABLE:
             headers = {"Retry-After": "5"}
-        return web.Response(
+        response = web.Response(
             body=_answer(outcome.what, outcome.detail),
             status=outcome.status,
             headers=headers,
             content_type="application/json",
         )
+        if outcome.status == REQUEST_TIMEOUT:
+            response.force_close()  # the rest of the body may still be on its way
+        return response
 
     def attach(self, app: web.Application) -> None:
         """Refuse new deliveries once ``app`` shuts down, and drain background handlers at its
@@ -229,7 +256,11 @@ class WebhookReceiver:
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None or len(signature) != SIGNATURE_LENGTH:
             return _Outcome(UNAUTHORIZED, "invalid_signature")
-        body = await _read(request, self._max_body_size)
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                body = await _read(request, self._max_body_size)
+        except TimeoutError:
+            return _Outcome(REQUEST_TIMEOUT, "body_timeout")
         if body is None:
             return _Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
         sha256 = hashlib.sha256(body).hexdigest()
@@ -246,7 +277,8 @@ class WebhookReceiver:
         try:
             event = self.router.parse(verb, payload)
         except PayloadError as exc:
-            return _Outcome(BAD_REQUEST, "invalid_payload", {"detail": str(exc)}, verb, sha256)
+            detail = {"detail": peer_text(str(exc), secrets=self._masked(), limit=_DETAIL)}
+            return _Outcome(BAD_REQUEST, "invalid_payload", detail, verb, sha256)
         delivery = Delivery(
             verb=verb,
             body=body,
@@ -267,7 +299,10 @@ class WebhookReceiver:
                 return _Outcome(OK, "duplicate", verb=verb, sha256=sha256)
         refused = self._unknown_status == NOT_FOUND and self.router.is_unknown(verb, event)
         if self._mode == ACK_THEN_PROCESS and not refused:
-            task = asyncio.create_task(self._background(event, delivery, key), name=key)
+            # The name is what drain() logs: the key, with the verb bounded and masked.
+            shown = peer_text(verb, secrets=self._masked(), limit=_LOGGED_VERB)
+            name = delivery_key(shown, sha256)
+            task = asyncio.create_task(self._background(event, delivery, key), name=name)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return _Outcome(ACCEPTED, "accepted", verb=verb, sha256=sha256)
@@ -277,7 +312,7 @@ class WebhookReceiver:
         outcome = await self._process(event, delivery, key)
         log.info(
             "webhook %s sha256=%s processed in the background: %d %s",
-            _shown(delivery.verb),
+            self._shown(delivery.verb),
             delivery.body_sha256,
             outcome.status,
             outcome.what,
@@ -324,6 +359,22 @@ class WebhookReceiver:
         if self._dedupe is not None:
             await self._dedupe.release(key)
 
+    def _masked(self) -> tuple[str, ...]:
+        """The strings no answer or log line may show: the secrets and ``authorization``."""
+        try:
+            secrets = resolve_secrets(self._secrets)
+        except (TypeError, ValueError):  # a broken secrets callable: nothing left to mask
+            secrets = ()
+        if self._authorization is not None:
+            secrets += (self._authorization.decode(),)
+        return secrets
+
+    def _shown(self, text: str | None) -> str:
+        """Peer-derived text (a verb, a delivery key) as a log line may show it."""
+        if text is None:
+            return "-"
+        return repr(peer_text(text, secrets=self._masked(), limit=_LOGGED_VERB))
+
 
 def create_webhook_app(
     router: WebhookRouter,
@@ -344,6 +395,8 @@ def create_webhook_app(
     receiver = WebhookReceiver(router, secrets, **options)
     app = web.Application()
     app.router.add_route("*", "/", receiver.handle)
+    # Mounted with add_subapp("/hooks/", ...), this is "/hooks": the same URL to a sender.
+    app.router.add_route("*", "", receiver.handle)
     app[RECEIVER] = receiver
     receiver.attach(app)
     return app
@@ -367,26 +420,22 @@ async def _read(request: web.Request, limit: int) -> bytes | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _encoded(what: str, detail: tuple[tuple[str, Any], ...]) -> bytes:
+def _encoded(what: str, detail: tuple[tuple[str, int], ...]) -> bytes:
     return json.dumps({"status": what, **dict(detail)}).encode()
 
 
 def _answer(what: str, detail: dict[str, Any]) -> bytes:
-    """The JSON body of an answer; the few common ones are encoded once."""
-    items = tuple(detail.items())
-    try:
-        return _encoded(what, items)
-    except TypeError:  # an unhashable detail value
-        return json.dumps({"status": what, **detail}).encode()
+    """The JSON body of an answer; the few common ones are encoded once.
+
+    Only answers whose details are counts and limits are cached: text in an answer comes from
+    the request, and caching it would let senders fill the cache with their own answers.
+    """
+    if all(type(value) is int for value in detail.values()):
+        return _encoded(what, tuple(detail.items()))
+    return json.dumps({"status": what, **detail}).encode()
 
 
 def _same(given: str | None, expected: bytes) -> bool:
     if given is None:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
-
-
-def _shown(verb: str | None) -> str:
-    if verb is None:
-        return "-"
-    return repr(verb if len(verb) <= _LOGGED_VERB else verb[:_LOGGED_VERB] + "…")

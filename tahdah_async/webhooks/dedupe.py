@@ -8,6 +8,7 @@ retry is processed; two concurrent identical deliveries cannot both claim it.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,11 +24,20 @@ __all__ = [
 
 DEFAULT_CAPACITY: Final = 10_000
 DEFAULT_TTL: Final = 24 * 60 * 60.0
+_LONGEST_VERB: Final = 128
 
 
 def delivery_key(verb: str, body_sha256: str) -> str:
-    """Return the key a delivery is deduplicated on: the verb (any case) and the body hash."""
-    return f"{verb.strip().lower()}:{body_sha256}"
+    """Return the key a delivery is deduplicated on: the verb (any case) and the body hash.
+
+    A verb longer than any real one is replaced by its own hash, so a key stays short
+    (the verb header is not signed, and can be as long as the server accepts a header).
+    """
+    verb = verb.strip().lower()
+    if len(verb) > _LONGEST_VERB:
+        digest = hashlib.sha256(verb.encode("utf-8", "surrogateescape")).hexdigest()
+        verb = f"sha256-{digest}"
+    return f"{verb}:{body_sha256}"
 
 
 @runtime_checkable

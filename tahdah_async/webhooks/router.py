@@ -19,6 +19,7 @@ import attrs
 import cattrs
 
 from .._converter import converter, explain
+from .._untrusted import peer_text
 from ..models import Model
 from .events import VERBS, UnknownEvent
 
@@ -32,6 +33,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("tahdah_async.webhooks")
+
+_LOGGED_VERB = 128
+"""The most characters of a verb a log line shows (the verb header is not signed)."""
+_LOGGED_ERROR = 600
+"""The most characters of a failed handler's error the log line's message shows."""
 
 E = TypeVar("E")
 EventType: TypeAlias = type[Model]
@@ -328,10 +334,10 @@ class WebhookRouter:
 
     async def _report(self, error: BaseException, event: Any, delivery: Delivery) -> None:
         log.error(
-            "webhook handler failed for %s (sha256 %s): %r",
-            delivery.verb,
+            "webhook handler failed for %s (sha256 %s): %s",
+            peer_text(delivery.verb, limit=_LOGGED_VERB),  # the verb header is not signed
             delivery.body_sha256[:16],
-            error,
+            peer_text(repr(error), limit=_LOGGED_ERROR),
             exc_info=error,
         )
         for router in self._walk():
