@@ -34,6 +34,7 @@ if _typing.TYPE_CHECKING:
         PermissionDeniedError,
         RateLimitError,
         ResponseDecodeError,
+        ResponseTooLargeError,
         TahdahError,
         UnprocessableEntityError,
     )
@@ -96,6 +97,7 @@ _LAZY: dict[str, str] = {
     "PermissionDeniedError": ".errors",
     "RateLimitError": ".errors",
     "ResponseDecodeError": ".errors",
+    "ResponseTooLargeError": ".errors",
     "TahdahError": ".errors",
     "UnprocessableEntityError": ".errors",
     "BadgeRecipient": ".models",
@@ -187,6 +189,7 @@ __all__ = [
     "Response",
     "ResponseDecodeError",
     "ResponseEvent",
+    "ResponseTooLargeError",
     "RetryEvent",
     "RetryPolicy",
     "Role",

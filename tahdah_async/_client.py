@@ -24,10 +24,10 @@ from ._events import Hook, RequestEvent, ResponseEvent, RetryEvent, call_hooks
 from ._response import APIResponse, Response
 from ._retry import DEFAULT_MAX_RETRIES, Decision, RetryPolicy, decide, parse_retry_after
 from ._routes import Route, resolve_routes
-from ._transport import Timeout, Transport
+from ._transport import DEFAULT_MAX_RESPONSE_SIZE, Timeout, Transport
 from ._types import UNSET, UnsetType
 from ._version import __version__
-from .errors import APIConnectionError, TahdahError, status_error
+from .errors import APIConnectionError, ResponseTooLargeError, TahdahError, status_error
 from .resources import (
     Candidates,
     DigitalBadges,
@@ -90,6 +90,9 @@ class TahdahClient:
         headers: extra headers sent with every request.
         user_agent: replaces the default ``User-Agent``.
         connection_limit: the owned session's connection pool size.
+        max_response_size: the largest response body read, in bytes, counted after
+            decompression (64 MiB by default); a larger one raises
+            :class:`ResponseTooLargeError` and is not retried.
         on_request, on_response, on_retry: hooks called with a :class:`RequestEvent`,
             :class:`ResponseEvent` or :class:`RetryEvent`; plain or coroutine functions.
 
@@ -111,6 +114,7 @@ class TahdahClient:
         headers: Mapping[str, str] | None = None,
         user_agent: str | None = None,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         on_request: Hook[RequestEvent] | None = None,
         on_response: Hook[ResponseEvent] | None = None,
         on_retry: Hook[RetryEvent] | None = None,
@@ -132,6 +136,7 @@ class TahdahClient:
         self._owner = True
         self._timeout = Timeout.of(timeout)
         self._max_retries = _max_retries(max_retries)
+        self._max_response_size = _max_response_size(max_response_size)
         self._retry = retry if retry is not None else RetryPolicy()
         self._headers = {
             "User-Agent": user_agent or USER_AGENT,
@@ -201,11 +206,17 @@ class TahdahClient:
         """How many times a failed attempt may be retried."""
         return self._max_retries
 
+    @property
+    def max_response_size(self) -> int:
+        """The largest response body read, in bytes (after decompression)."""
+        return self._max_response_size
+
     def with_options(
         self,
         *,
         timeout: Timeout | float | UnsetType = UNSET,
         max_retries: int | UnsetType = UNSET,
+        max_response_size: int | UnsetType = UNSET,
         headers: Mapping[str, str] | UnsetType = UNSET,
         on_request: Hook[RequestEvent] | None = None,
         on_response: Hook[ResponseEvent] | None = None,
@@ -221,6 +232,7 @@ class TahdahClient:
         Args:
             timeout: timeouts for the view's calls.
             max_retries: retries for the view's calls.
+            max_response_size: the largest response body the view's calls read, in bytes.
             headers: extra headers, added to (and overriding) the client's.
             on_request, on_response, on_retry: hooks for the view's calls, called after the
                 client's own.
@@ -231,6 +243,8 @@ class TahdahClient:
             view._timeout = Timeout.of(timeout)
         if not isinstance(max_retries, UnsetType):
             view._max_retries = _max_retries(max_retries)
+        if not isinstance(max_response_size, UnsetType):
+            view._max_response_size = _max_response_size(max_response_size)
         if not isinstance(headers, UnsetType):
             view._headers = {**self._headers, **_headers(headers)}
         view._on_request = self._on_request + _hooks(on_request)
@@ -303,6 +317,7 @@ class TahdahClient:
             APIStatusError: a non-2xx response (after retries).
             APIConnectionError: no response (after retries).
             ResponseDecodeError: a 2xx body that is not JSON.
+            ResponseTooLargeError: a body over ``max_response_size`` (not retried).
         """
         if not isinstance(method, str) or not method.isalpha():
             raise ValueError(f"method must be an HTTP method name, got {method!r}")
@@ -399,8 +414,17 @@ class TahdahClient:
                 await call_hooks(self._on_request, event)
             try:
                 response = await self._transport.send(
-                    method, url, headers=headers, body=content, limits=self._aiohttp_timeout
+                    method,
+                    url,
+                    headers=headers,
+                    body=content,
+                    limits=self._aiohttp_timeout,
+                    max_size=self._max_response_size,
                 )
+            except ResponseTooLargeError as exc:
+                # Not retried: the same request would get the same body.
+                log.warning("%s %s: %s", method, shown, exc)
+                raise
             except APIConnectionError as exc:
                 log.debug("%s %s failed: %s", method, shown, exc)
                 decision = self._decide(method, None, exc.request_sent, repeatable, None, attempt)
@@ -508,6 +532,14 @@ def _max_retries(value: int) -> int:
         raise TypeError(f"max_retries must be an int, got {type(value).__name__}")
     if value < 0:
         raise ValueError(f"max_retries must not be negative, got {value}")
+    return value
+
+
+def _max_response_size(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_response_size must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"max_response_size must be at least 1, got {value}")
     return value
 
 

@@ -30,7 +30,7 @@ import math
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -38,6 +38,7 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._types import UnsetType
+from ._untrusted import peer_text
 from .models._base import Model
 
 __all__ = ["converter", "explain", "make_converter", "to_camel", "wire_name"]
@@ -46,6 +47,10 @@ T = TypeVar("T")
 
 _NONE = type(None)
 _PRIMITIVES: frozenset[type] = frozenset({int, float, str, bool})
+
+PROBLEMS_SHOWN: Final = 10
+"""How many problems :func:`explain` lists before it only counts the rest."""
+_PROBLEM_LENGTH: Final = 200  # the longest account of one problem, in characters
 
 
 def to_camel(name: str) -> str:
@@ -404,15 +409,27 @@ def _inline(tp: Any, var: str, fallback: str, names: dict[str, Any], index: int)
     return fallback
 
 
-def explain(error: BaseException) -> str:
-    """Return a one-line account of a structuring error: each problem with its path."""
+def explain(error: BaseException, *, limit: int = PROBLEMS_SHOWN) -> str:
+    """Return a bounded one-line account of a structuring error: problems with their paths.
+
+    At most ``limit`` problems are listed, each through :func:`~tahdah_async._untrusted.peer_text`
+    (a path can hold a key the peer chose); the others are only counted ("... and 7,990 more
+    problems"), so the message stays short however many items were wrong. The full detail
+    stays on the error itself: ``cattrs.transform_error(error)``.
+    """
 
     def describe(exc: BaseException, _: Any) -> str:
         if isinstance(exc, KeyError):
             return "required field missing"
         return str(exc) or type(exc).__name__
 
-    return "; ".join(cattrs.transform_error(error, format_exception=describe))
+    problems = cattrs.transform_error(error, format_exception=describe)
+    shown = [peer_text(problem, limit=_PROBLEM_LENGTH) for problem in problems[: max(limit, 1)]]
+    text = "; ".join(shown)
+    more = len(problems) - len(shown)
+    if more:
+        text += f"; ... and {more:,} more problem{'' if more == 1 else 's'}"
+    return text
 
 
 def make_converter(*, strict: bool = False) -> cattrs.Converter:

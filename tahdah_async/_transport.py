@@ -22,10 +22,13 @@ import attrs
 from yarl import URL
 
 from ._response import Response
-from ._untrusted import peer_text
-from .errors import APIConnectionError, APITimeoutError
+from ._untrusted import mask, peer_text
+from .errors import APIConnectionError, APITimeoutError, ResponseTooLargeError
 
-__all__ = ["Timeout", "Transport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "Timeout", "Transport"]
+
+DEFAULT_MAX_RESPONSE_SIZE: Final = 64 * 1024 * 1024
+"""The largest response body read by default, in bytes (after decompression)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -68,6 +71,7 @@ class Timeout:
 
 
 _LARGE_BODY = 1 << 20
+_CHUNK: Final = 64 * 1024
 _REASON: Final = 128  # the longest reason phrase kept
 
 
@@ -123,12 +127,14 @@ class Transport:
         headers: Mapping[str, str],
         body: bytes | None,
         limits: aiohttp.ClientTimeout,
+        max_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> Response:
         """Send a request and return the response with its whole body.
 
         Raises:
             APITimeoutError: a timeout expired.
             APIConnectionError: any other failure before the body was complete.
+            ResponseTooLargeError: the body is larger than ``max_size`` bytes.
         """
         session = self.session()
         path = url.path
@@ -147,7 +153,7 @@ class Transport:
                 # A redirect would turn a POST into a GET and hide it; a 3xx is an error.
                 allow_redirects=False,
             ) as resp:
-                content = await resp.read()
+                content = await _read(resp, method, path, secrets, max_size)
                 return Response(
                     method=method,
                     url=url,
@@ -160,6 +166,39 @@ class Transport:
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Not chained: aiohttp's error holds the request headers, token included.
             raise _connection_error(exc, method, path, secrets) from None
+
+
+async def _read(
+    resp: aiohttp.ClientResponse, method: str, path: str, secrets: tuple[str, ...], limit: int
+) -> bytes:
+    """The whole body of ``resp``, or ResponseTooLargeError as soon as it passes ``limit``."""
+    announced = resp.content_length
+
+    def too_large(detail: str) -> ResponseTooLargeError:
+        resp.close()  # the rest of the body is never read: the connection cannot be reused
+        return ResponseTooLargeError(
+            f"the {resp.status} response to {method} {mask(path, secrets)} {detail}, over "
+            f"max_response_size ({limit:,} bytes); not retried",
+            method=method,
+            path=path,
+            status=resp.status,
+            limit=limit,
+            content_length=announced,
+        )
+
+    # Content-Length is the size on the wire: for a compressed body only the inflated bytes
+    # counted below say how large it is. A HEAD response announces a body it does not send.
+    encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity"
+    if announced is not None and announced > limit and not encoded and method != "HEAD":
+        raise too_large(f"announces a body of {announced:,} bytes")
+    chunks = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"has a body of more than {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _credentials(headers: Mapping[str, str]) -> tuple[str, ...]:

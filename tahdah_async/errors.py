@@ -14,7 +14,8 @@
     │   ├── UnprocessableEntityError    422
     │   ├── RateLimitError              429
     │   └── InternalServerError         5xx
-    └── ResponseDecodeError         a 2xx body that is not the JSON the call expects
+    ├── ResponseDecodeError         a 2xx body that is not the JSON the call expects
+    └── ResponseTooLargeError       a body larger than ``max_response_size`` (never retried)
 
 Bad arguments are caught before anything is sent and raise the built-in ``TypeError`` or
 ``ValueError``. Messages never contain the API token, and what the server sent (body,
@@ -46,6 +47,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "TahdahError",
     "UnprocessableEntityError",
     "status_error",
@@ -94,6 +96,39 @@ class ResponseDecodeError(TahdahError):
         super().__init__(message)
         self.response = response
         """The response whose body could not be decoded."""
+
+
+class ResponseTooLargeError(TahdahError):
+    """A response body larger than the client's ``max_response_size``.
+
+    Raised as soon as the size is known to be too large: at once when ``Content-Length``
+    says so, else when the bytes received (counted after decompression) pass the limit; the
+    rest of the body is not read. Never retried: the same request would get the same body.
+    Raise ``max_response_size`` for the call with ``with_options`` if the body is expected.
+
+    Attributes:
+        method, path: the request (the path has no host and no query).
+        status: the HTTP status of the response.
+        limit: the limit in bytes that was exceeded.
+        content_length: the size the response announced, if it announced one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        limit: int,
+        content_length: int | None,
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status = status
+        self.limit = limit
+        self.content_length = content_length
 
 
 class APIStatusError(TahdahError):

@@ -305,11 +305,12 @@ def record_attempt_limits(
         headers: Mapping[str, str],
         body: bytes | None,
         limits: aiohttp.ClientTimeout,
+        **options: Any,
     ) -> Response:
         given.append(limits)
         if retry_read is not None and len(given) > 1:
             limits = attrs.evolve(limits, sock_read=retry_read)
-        return await send(method, url, headers=headers, body=body, limits=limits)
+        return await send(method, url, headers=headers, body=body, limits=limits, **options)
 
     monkeypatch.setattr(transport, "send", spy)
     return given

@@ -133,7 +133,7 @@ async def test_a_read_timeout_is_not_retried_for_a_post(
 async def test_the_total_timeout_bounds_a_trickling_body(script: Script) -> None:
     # The body trickles in and never ends, and there is no read timeout at all: only the total
     # timeout can stop the call.
-    script.reply(trickle_body(script.gate, every=0.05, length=1 << 30))
+    script.reply(trickle_body(script.gate, every=0.05, length=1 << 20))
     timeout = Timeout(connect=LONG, read=None, total=0.3)
     async with (
         serve(script) as url,

@@ -23,6 +23,7 @@ from yarl import URL
 from .. import errors
 from .._client import DEFAULT_BASE_URL, TahdahClient
 from .._routes import ROUTES, Route
+from .._untrusted import peer_text
 from .._version import __version__
 from ..batch import (
     BatchResult,
@@ -41,6 +42,8 @@ from . import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABL
 __all__ = ["cli", "run"]
 
 T = TypeVar("T")
+
+_ANSWER = 2000  # the longest text answer of a receiver printed, in characters
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -197,7 +200,8 @@ def listen(host: str, port: int, secrets: tuple[str, ...]) -> None:
     @router.on_any
     async def show(event: Any, delivery: Delivery) -> None:
         payload = json.loads(delivery.body) if delivery.body.strip() else None
-        say(f"verified {delivery.verb} (secret #{delivery.secret_index})")
+        verb = peer_text(delivery.verb, secrets=secrets, limit=128)
+        say(f"verified {verb} (secret #{delivery.secret_index})")
         say(json.dumps(payload, indent=2, ensure_ascii=False))
 
     @web.middleware
@@ -206,8 +210,11 @@ def listen(host: str, port: int, secrets: tuple[str, ...]) -> None:
     ) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
         if response.status >= 400:
-            verb = request.headers.get("Webhook-Verb", "?")
-            say(f"rejected {verb}: {response.status} {response.reason}")
+            # The verb is the sender's header, and neither it nor the reason may bring
+            # control characters (terminal escapes) to the terminal.
+            verb = peer_text(request.headers.get("Webhook-Verb", "?"), secrets=secrets, limit=128)
+            reason = peer_text(response.reason or "", secrets=secrets, limit=128)
+            say(f"rejected {verb}: {response.status} {reason}")
         return response
 
     async def serve() -> None:
@@ -251,10 +258,17 @@ def send(
         try:
             reply = await deliver_webhook(url, verb, payload, secret=secret)
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
-            raise Failed(f"could not deliver to {url}: {exc}", EXIT_UNREACHABLE) from None
+            # aiohttp's message can quote the receiver's bytes (a malformed status line).
+            shown = peer_text(str(exc), secrets=(secret,))
+            raise Failed(f"could not deliver to {url}: {shown}", EXIT_UNREACHABLE) from None
         say(f"{reply.status}")
         if reply.body not in (None, ""):
-            say(reply.body if isinstance(reply.body, str) else json.dumps(reply.body, indent=2))
+            # A text answer is the receiver's own bytes: bounded and without control characters
+            # (JSON is printed by json.dumps, which escapes them).
+            if isinstance(reply.body, str):
+                say(peer_text(reply.body, secrets=(secret,), limit=_ANSWER))
+            else:
+                say(json.dumps(reply.body, indent=2))
         return reply.status
 
     status = execute(deliver())

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import attrs
 
+from .._untrusted import peer_text
 from ..webhooks.app import SIGNATURE_HEADER, VERB_HEADER
 from ..webhooks.signature import sign
 
@@ -154,7 +155,9 @@ class WebhookSender:
                     await r.read()
                     delivery.attempts.append(Attempt(status=r.status))
             except (aiohttp.ClientError, TimeoutError) as exc:
-                delivery.attempts.append(Attempt(status=None, error=f"{type(exc).__name__}: {exc}"))
+                # aiohttp's message can quote the receiver's bytes (a malformed status line).
+                text = peer_text(f"{type(exc).__name__}: {exc}", secrets=(self.secret,))
+                delivery.attempts.append(Attempt(status=None, error=text))
             last = delivery.attempts[-1]
             log.debug(
                 "webhook %s to %s attempt %d -> %s in %.1f ms",
