@@ -111,11 +111,23 @@ def peer_text(
     truncated = len(text) > WINDOW
     window = _cut(text, WINDOW, secrets) if truncated else text
     if markup:
-        window = html.unescape(_html_summary(window))
+        window = _unescape(_html_summary(window))
     result = _printable(mask(window, secrets))
     if truncated:
         result = _drop_partial_secret(result, secrets)
     return result if len(result) <= limit else result[: limit - 1] + "…"
+
+
+def _unescape(text: str) -> str:
+    """``text`` with its character references resolved, or as it is if one cannot be.
+
+    ``html.unescape`` turns a numeric reference into an int, so one of over 4,300 digits raises
+    ``ValueError``; such a page keeps its references as written.
+    """
+    try:
+        return html.unescape(text)
+    except ValueError:
+        return text
 
 
 def _cut(text: str, at: int, secrets: tuple[str, ...]) -> str:

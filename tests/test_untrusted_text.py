@@ -167,6 +167,16 @@ def test_any_charset_gives_the_status_error(charset: str) -> None:
     assert isinstance(error.body, str)
 
 
+@pytest.mark.parametrize("reference", ["&#" + "9" * 5000 + ";", "&#x" + "f" * 5000 + ";"])
+def test_a_character_reference_too_long_for_an_int_gives_the_status_error(reference: str) -> None:
+    # html.unescape calls int() on the digits, which refuses more than 4,300 of them.
+    content = f"<p>down {reference} again</p>".encode()
+    error = error_for(content, status=500, content_type="text/html")
+    assert isinstance(error, InternalServerError)
+    assert len(str(error)) < 600
+    assert "down" in str(error)
+
+
 def test_refused_codecs_are_read_as_utf_8() -> None:
     for charset in ("idna", "punycode", "undefined", "base64", "bogus", "unicode_escape"):
         assert decode("café".encode(), charset) == "café"

@@ -11,6 +11,7 @@ import attrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from .._untrusted import decode
 from ..webhooks.app import SIGNATURE_HEADER, VERB_HEADER
 from ..webhooks.signature import sign
 
@@ -65,9 +66,10 @@ async def _post(
     session: aiohttp.ClientSession, url: str | URL, body: bytes, headers: Mapping[str, str]
 ) -> WebhookResponse:
     async with session.post(url, data=body, headers=headers) as response:
-        text = await response.text()
+        # The receiver's answer is peer bytes: no charset or JSON shape may raise here.
+        text = decode(await response.read(), response.charset)
         try:
             decoded: Any = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             decoded = text
         return WebhookResponse(response.status, decoded, response.headers)
