@@ -187,9 +187,11 @@ async def _read(
         )
 
     # Content-Length is the size on the wire: for a compressed body only the inflated bytes
-    # counted below say how large it is. A HEAD response announces a body it does not send.
+    # counted below say how large it is. A HEAD response, a 204 and a 304 announce a body they
+    # do not send.
     encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity"
-    if announced is not None and announced > limit and not encoded and method != "HEAD":
+    bodiless = method == "HEAD" or resp.status in (204, 304)
+    if announced is not None and announced > limit and not encoded and not bodiless:
         raise too_large(f"announces a body of {announced:,} bytes")
     chunks = []
     size = 0

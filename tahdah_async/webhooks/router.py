@@ -219,13 +219,15 @@ class WebhookRouter:
 
     def event_type(self, verb: str) -> EventType | None:
         """Return the event type a verb maps to here, or ``None`` for an unknown verb."""
-        cached = self._types.get(verb)
+        key = _norm(verb)
+        cached = self._types.get(key)
         if cached is not None and cached[0] == _VERSION[0]:
             return cached[1]
         found = self._find_event_type(verb)
-        if len(self._types) >= _CACHE_SIZE:
-            self._types.clear()
-        self._types[verb] = (_VERSION[0], found)
+        if len(key) <= _CACHED_VERB:  # the verb header is not signed: no cache for junk
+            if len(self._types) >= _CACHE_SIZE:
+                self._types.clear()
+            self._types[key] = (_VERSION[0], found)
         return found
 
     def _find_event_type(self, verb: str) -> EventType | None:
@@ -250,14 +252,16 @@ class WebhookRouter:
     def _handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
         # Which handlers a (verb, event type) gets only changes when some router registers
         # something: look it up once per version of the registrations, not per delivery.
-        cache_key = (verb, type(event))
+        key = _norm(verb)
+        cache_key = (key, type(event))
         cached = self._cache.get(cache_key)
         if cached is not None and cached[0] == _VERSION[0]:
             return cached[1], cached[2]
         registrations, unknown = self._find_handlers(verb, event)
-        if len(self._cache) >= _CACHE_SIZE:
-            self._cache.clear()
-        self._cache[cache_key] = (_VERSION[0], registrations, unknown)
+        if len(key) <= _CACHED_VERB:  # the verb header is not signed: no cache for junk
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[cache_key] = (_VERSION[0], registrations, unknown)
         return registrations, unknown
 
     def _find_handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
@@ -354,6 +358,8 @@ class WebhookRouter:
 _VERSION = [0]
 """Bumped by every registration in any router, so cached handler lookups stay exact."""
 _CACHE_SIZE = 1024
+_CACHED_VERB = 128
+"""Verbs longer than this (no real one is) are looked up each time, never cached."""
 
 
 def _changed() -> None:

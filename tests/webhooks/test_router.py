@@ -645,3 +645,31 @@ async def test_a_handler_registered_after_a_dispatch_runs_on_the_next_one() -> N
     await router.dispatch(router.parse("custom.verb", {}), delivery)
 
     assert ran == ["first", "first", "second"]
+
+
+# -- the lookup caches and the unsigned verb header ---------------------------------------
+
+
+async def test_the_lookup_caches_key_verbs_as_matched_and_skip_junk() -> None:
+    router = WebhookRouter()
+    seen: list[str] = []
+
+    @router.on("candidates.created")
+    async def created(event: Any, delivery: Delivery) -> None:
+        seen.append(delivery.verb)
+
+    # Spellings the router matches alike share one cache entry ...
+    for verb in ("candidates.created", "Candidates.Created", " CANDIDATES.CREATED "):
+        result = await router.dispatch(CREATED, make_delivery(verb, b"{}"))
+        assert result.handled == 1
+        assert router.event_type(verb) is ev.CandidateCreated
+    assert len(router._cache) == 1
+    assert len(router._types) == 1
+    # ... and verbs no sender would use (the header is not signed) are never cached.
+    for n in range(50):
+        junk = f"x{n}" * 100
+        assert (await router.dispatch(CREATED, make_delivery(junk, b"{}"))).handled == 0
+        assert router.event_type(junk) is None
+    assert len(router._cache) == 1
+    assert len(router._types) == 1
+    assert len(seen) == 3
