@@ -191,8 +191,10 @@ async def _read(
     # do not send.
     encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity"
     bodiless = method == "HEAD" or resp.status in (204, 304)
-    if announced is not None and announced > limit and not encoded and not bodiless:
-        raise too_large(f"announces a body of {announced:,} bytes")
+    if announced is not None and not encoded and not bodiless:
+        if announced > limit:
+            raise too_large(f"announces a body of {announced:,} bytes")
+        return await resp.read()  # the common case: aiohttp reads no more than announced
     chunks = []
     size = 0
     async for chunk in resp.content.iter_chunked(_CHUNK):
