@@ -38,6 +38,7 @@ __all__ = [
     "client_for",
     "echo_authorization",
     "no_wait",
+    "raw_server",
     "record_attempt_limits",
     "refusing_port",
     "respond",
@@ -314,3 +315,30 @@ def record_attempt_limits(
 
     monkeypatch.setattr(transport, "send", spy)
     return given
+
+
+@contextlib.asynccontextmanager
+async def raw_server(reply: bytes) -> AsyncIterator[tuple[URL, list[bytes]]]:
+    """Answer every request with the exact bytes ``reply``; yield the URL and the heads seen."""
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(HANG):
+                seen.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(reply)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield URL(f"http://127.0.0.1:{port}/"), seen
+    finally:
+        server.close()
+        await server.wait_closed()

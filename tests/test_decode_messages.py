@@ -23,7 +23,7 @@ from tahdah_async._converter import PROBLEMS_SHOWN, converter, explain
 from tahdah_async._decode import decode
 from tahdah_async.cli import main
 from tahdah_async.testing._sender import WebhookSender
-from tests.servers import HANG, Script, respond, serve
+from tests.servers import HANG, Script, raw_server, respond, serve
 
 SECRET = "whsec_do-not-show-this"
 
@@ -81,24 +81,8 @@ def test_a_key_the_peer_chose_is_bounded_in_the_path() -> None:
 @contextlib.asynccontextmanager
 async def garbage_receiver() -> AsyncIterator[str]:
     """A receiver answering with a 5 kB malformed status line that holds the secret."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 2" + SECRET.encode() + b"X" * 5000 + b"\r\n\r\n")
-            await writer.drain()
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with raw_server(b"HTTP/1.1 2" + SECRET.encode() + b"X" * 5000 + b"\r\n\r\n") as (url, _):
+        yield str(url)
 
 
 async def test_the_sender_records_a_bounded_masked_printable_error() -> None:

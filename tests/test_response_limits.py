@@ -19,7 +19,16 @@ from aiohttp import web
 from tahdah_async import APIStatusError, ResponseTooLargeError, TahdahClient, TahdahError
 from tahdah_async._transport import DEFAULT_MAX_RESPONSE_SIZE
 from tests.conftest import TOKEN
-from tests.servers import HANG, Reply, Script, client_for, respond, serve, stall_body
+from tests.servers import (
+    HANG,
+    Reply,
+    Script,
+    client_for,
+    raw_server,
+    respond,
+    serve,
+    stall_body,
+)
 
 LIMIT = 1000
 
@@ -162,22 +171,11 @@ def test_the_limit_is_checked(value: object, error: type[Exception]) -> None:
 async def test_a_bodiless_status_is_not_judged_by_the_length_it_announces(status: bytes) -> None:
     # A 304 may carry the Content-Length of the full representation, and a 204 has no body
     # whatever its headers say: neither is a large body.
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: " + b"9" * 12 + b"\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with client_for(f"http://127.0.0.1:{port}", max_response_size=LIMIT) as tahdah:
-            if status.startswith(b"204"):
-                assert await tahdah.request("GET", "/api/things") is None
-            else:
-                with pytest.raises(APIStatusError) as caught:
-                    await tahdah.request("GET", "/api/things")
-                assert caught.value.status == 304
-    finally:
-        server.close()
-        await server.wait_closed()
+    reply = b"HTTP/1.1 " + status + b"\r\nContent-Length: " + b"9" * 12 + b"\r\n\r\n"
+    async with raw_server(reply) as (url, _), client_for(url, max_response_size=LIMIT) as tahdah:
+        if status.startswith(b"204"):
+            assert await tahdah.request("GET", "/api/things") is None
+        else:
+            with pytest.raises(APIStatusError) as caught:
+                await tahdah.request("GET", "/api/things")
+            assert caught.value.status == 304

@@ -8,13 +8,10 @@ peer-controlled bytes, and one real loopback exchange per defect.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from typing import Final
 
 import pytest
@@ -33,7 +30,7 @@ from tahdah_async import (
 from tahdah_async._untrusted import SNIPPET, WINDOW, decode, peer_text
 from tahdah_async.errors import status_error
 from tests.conftest import TOKEN
-from tests.servers import HANG, client_for
+from tests.servers import HANG, client_for, raw_server
 
 PATH: Final = "/api/things"
 # "{status} {reason} for GET {path}: {summary} (request id {id})": reason and id are held
@@ -349,33 +346,3 @@ def test_peer_text_is_bounded_masked_and_printable(text: str, limit: int, markup
     assert len(shown) <= limit
     assert TOKEN not in shown
     assert shown.isprintable()
-
-
-# -- a raw loopback server ------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def raw_server(reply: bytes) -> AsyncIterator[tuple[URL, list[bytes]]]:
-    """Answer every request with the exact bytes ``reply``; yield the URL and the heads seen."""
-    seen: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(HANG):
-                seen.append(await reader.readuntil(b"\r\n\r\n"))
-            writer.write(reply)
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield URL(f"http://127.0.0.1:{port}/"), seen
-    finally:
-        server.close()
-        await server.wait_closed()

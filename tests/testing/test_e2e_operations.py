@@ -56,11 +56,6 @@ def covers(*operations: str) -> Callable[[T], T]:
 
 
 @pytest.fixture
-def fake(fake_tahdah: FakeTahdah) -> FakeTahdah:
-    return fake_tahdah
-
-
-@pytest.fixture
 def client(tahdah_client: TahdahClient) -> TahdahClient:
     return tahdah_client
 

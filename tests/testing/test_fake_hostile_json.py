@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import math
 import typing
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -34,18 +33,6 @@ GUARD = 60.0
 FloatOrStr: Any = float | str
 
 NON_FINITE = [float("nan"), float("inf"), float("-inf")]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTahdah]:
-    async with FakeTahdah() as server:
-        yield server
-
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,11 +37,6 @@ from tahdah_async.testing import FakeTahdah
 TRACE_ID = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00\Z")
 VALIDATION = "One or more validation errors occurred."
 UNKNOWN = 999_999
-
-
-@pytest.fixture
-def fake(fake_tahdah: FakeTahdah) -> FakeTahdah:
-    return fake_tahdah
 
 
 @pytest.fixture
@@ -131,12 +126,6 @@ def assert_problem(error: APIStatusError, status: int, title: str) -> ProblemDet
     assert error.request_id == problem.trace_id
     assert str(error).startswith(f"{status} ")
     return problem
-
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def send_raw(
