@@ -202,7 +202,7 @@ def listen(host: str, port: int, secrets: tuple[str, ...]) -> None:
         payload = json.loads(delivery.body) if delivery.body.strip() else None
         verb = peer_text(delivery.verb, secrets=secrets, limit=128)
         say(f"verified {verb} (secret #{delivery.secret_index})")
-        say(json.dumps(payload, indent=2, ensure_ascii=False))
+        say(terminal_json(payload))
 
     @web.middleware
     async def report_rejections(
@@ -263,12 +263,12 @@ def send(
             raise Failed(f"could not deliver to {url}: {shown}", EXIT_UNREACHABLE) from None
         say(f"{reply.status}")
         if reply.body not in (None, ""):
-            # A text answer is the receiver's own bytes: bounded and without control characters
-            # (JSON is printed by json.dumps, which escapes them).
+            # The answer is the receiver's own bytes: bounded text, or JSON with every
+            # control character escaped.
             if isinstance(reply.body, str):
                 say(peer_text(reply.body, secrets=(secret,), limit=_ANSWER))
             else:
-                say(json.dumps(reply.body, indent=2))
+                say(terminal_json(reply.body))
         return reply.status
 
     status = execute(deliver())
@@ -337,7 +337,7 @@ def call(
 
     result = execute(send_call())
     if result is not None:
-        say(json.dumps(result, indent=2, ensure_ascii=False))
+        say(terminal_json(result))
 
 
 def build(route: Route, values: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
@@ -469,6 +469,26 @@ def say(text: str) -> None:
     """Print a plain line to stdout now (flushed: other programs read it as it comes)."""
     out.print(text, markup=False)
     out.file.flush()
+
+
+def terminal_json(value: Any) -> str:
+    """``value`` as indented JSON that is safe to print to a terminal.
+
+    Text stays readable (``café``, not ``caf\\u00e9``), but every character a terminal could act
+    on is a ``\\uXXXX`` escape: ``json.dumps`` escapes only C0 controls, and a C1 control
+    (U+009B is a CSI), DEL, or a bidirectional override would otherwise reach the terminal.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # Outside strings json.dumps writes only printable characters and the indent's newlines.
+    return "".join(c if c == "\n" or c.isprintable() else _json_escape(c) for c in text)
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def parse_json(text: str, source: str) -> Any:

@@ -275,3 +275,23 @@ async def test_a_malformed_base_url_is_a_usage_error(cli: Cli) -> None:
 
     assert ran.code == EXIT_USAGE
     assert "'api' is not an absolute http(s) URL" in ran.err
+
+
+async def test_call_escapes_what_a_terminal_would_act_on(cli: Cli, fake_tahdah: FakeTahdah) -> None:
+    # The API's text reaches the terminal: a C1 CSI (U+009B) or a bidi override must arrive
+    # escaped, while ordinary non-ASCII text stays as it is.
+    description = "café \x9b2J\u202e"
+    ran = await cli(
+        "call",
+        "trust_groups.create",
+        "-p",
+        f"legalEntityId={fake_tahdah.owner_id}",
+        "--json",
+        json.dumps({"name": "Nord", "description": description}),
+        *api(fake_tahdah),
+    )
+
+    assert ran.code == EXIT_OK, ran.err
+    assert all(c == "\n" or c.isprintable() for c in ran.out)
+    assert '"description": "café \\u009b2J\\u202e"' in ran.out
+    assert json.loads(ran.out)["description"] == description
