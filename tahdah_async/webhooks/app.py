@@ -1,21 +1,25 @@
 """The aiohttp side of the receiver: guard clauses that turn a request into a status.
 
-Status policy (each a constant below):
+Status policy:
 
 ====================================================  ======
 missing or invalid signature (handlers never run)     401
 ``Authorization`` differs from the configured value   401
 body over the size limit (checked before hashing)     413
 body not arrived within ``body_timeout``               408 (the connection is closed)
-signed, but not JSON, or no ``Webhook-Verb``          400
-signed JSON that does not fit its event type          400
+signed, but no ``Webhook-Verb``                       400
+signed, but not JSON (without an inbox)               400
+signed JSON that does not fit its event type          400 (without an inbox)
 unknown verb (``on_unknown`` handlers run)            202 (or 404 if configured)
 a handler raised or timed out                         500, so the sender retries
-a duplicate of a delivery already processed           200, handlers not run
-processed                                             200
+a duplicate of a delivery already processed           200 ``duplicate``, handlers not run
+a resend while another replica still processes it     409 ``in_progress``, ``Retry-After``
+processed                                             200 ``processed``
 accepted for background processing                    202 (``ack-then-process``)
+stored in the inbox (handlers run in a worker)        200 ``stored``
+the dedupe store or the inbox cannot be reached       503, ``Retry-After``
 any method but POST                                   405
-the application is shutting down                      503, so the sender retries
+the application is shutting down                      503, ``Retry-After``
 ====================================================  ======
 
 ``create_webhook_app`` answers at its mount path with and without the trailing slash: a
@@ -28,23 +32,30 @@ bytes are cached.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
-import hashlib
-import hmac
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-import attrs
 from aiohttp import web
 
-from .. import _json
-from .._untrusted import peer_text
-from .dedupe import DEFAULT_TTL, DedupeStore, MemoryDedupeStore, delivery_key
-from .router import Delivery, PayloadError, WebhookRouter
-from .signature import SIGNATURE_LENGTH, Secrets, match_secret, resolve_secrets
+from .dedupe import DEFAULT_LEASE, DEFAULT_TTL, DedupeStore
+from .inbox import Inbox
+from .pipeline import (
+    ACK_THEN_PROCESS,
+    PROCESS_THEN_ACK,
+    SIGNATURE_HEADER,
+    UNAVAILABLE,
+    VERB_HEADER,
+    Mode,
+    Outcome,
+    WebhookPipeline,
+)
+from .router import WebhookRouter
+from .signature import Secrets
+from .worker import InboxWorker
 
 __all__ = [
     "ACK_THEN_PROCESS",
@@ -60,48 +71,23 @@ __all__ = [
 
 log = logging.getLogger("tahdah_async.webhooks")
 
-SIGNATURE_HEADER: Final = "Webhook-Signature"
-VERB_HEADER: Final = "Webhook-Verb"
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 DEFAULT_BODY_TIMEOUT: Final = 30.0
 """Seconds a request body may take to arrive, from the first read, before the answer is 408."""
-PROCESS_THEN_ACK: Final = "process-then-ack"
-ACK_THEN_PROCESS: Final = "ack-then-process"
-Mode = Literal["process-then-ack", "ack-then-process"]
 
-OK: Final = 200
-ACCEPTED: Final = 202
-BAD_REQUEST: Final = 400
-UNAUTHORIZED: Final = 401
-NOT_FOUND: Final = 404
 METHOD_NOT_ALLOWED: Final = 405
 REQUEST_TIMEOUT: Final = 408
 TOO_LARGE: Final = 413
-HANDLER_FAILED: Final = 500
-UNAVAILABLE: Final = 503
 
 _CHUNK: Final = 64 * 1024
-_LOGGED_VERB: Final = 80
-# The longest detail in an answer. explain() already lists only a few problems and counts
-# the rest; this bounds whatever reaches an answer, however a message was built.
-_DETAIL: Final = 4096
-
-
-@attrs.frozen
-class _Outcome:
-    status: int
-    what: str
-    detail: dict[str, Any] = attrs.field(factory=dict)
-    verb: str | None = None
-    sha256: str | None = None
 
 
 class WebhookReceiver:
-    """Verifies, deduplicates and dispatches Tahdah webhook deliveries.
+    """Receives Tahdah webhook deliveries over aiohttp: verifies, deduplicates, dispatches.
 
     ``create_webhook_app`` mounts a receiver for you; or add :meth:`handle` to your own routes
-    (``app.router.add_post("/hooks", receiver.handle)``) and, in
-    ``ack-then-process`` mode, call :meth:`attach` so background work drains at shutdown.
+    (``app.router.add_post("/hooks", receiver.handle)``) and call :meth:`attach` so it starts
+    and stops with your application.
 
     Args:
         router: the handlers.
@@ -112,9 +98,20 @@ class WebhookReceiver:
         mode: ``"process-then-ack"`` (answer after the handlers) or ``"ack-then-process"``
             (answer 202 at once; the sender then never retries, so a delivery whose handlers
             fail, or that is unfinished when the process dies, is lost; the failure is logged).
-        dedupe: where processed deliveries are remembered; ``None`` turns deduplication off.
-        dedupe_ttl: how long a delivery is remembered, in seconds.
+            Use an ``inbox`` instead to answer at once without losing anything.
+        dedupe: where deliveries are claimed and remembered (shared by replicas when it is a
+            :class:`~tahdah_async.webhooks.redis.RedisDedupeStore`); ``None`` turns
+            deduplication off.
+        dedupe_ttl: how long a processed delivery is remembered, in seconds.
+        dedupe_lease: how long a claim lasts while its handlers run, in seconds; it is
+            extended while they do.
         authorization: if set, the exact ``Authorization`` header value deliveries must carry.
+        inbox: store each verified delivery durably and answer 200 ``stored``; a worker runs
+            the handlers, retries, and parks what keeps failing (see
+            :mod:`tahdah_async.webhooks.inbox`). The inbox's unique key is the deduplication.
+        worker: with an inbox: ``True`` runs an :class:`InboxWorker` with its defaults inside
+            the application, an ``InboxWorker`` runs that one, ``False`` none (workers run as
+            separate processes: ``tahdah inbox work``).
         drain_timeout: how long shutdown waits for background handlers, in seconds.
         body_timeout: how long a request body may take to arrive, in seconds; a slower one
             is answered 408 and its connection closed, so a slow sender cannot hold a
@@ -127,55 +124,56 @@ class WebhookReceiver:
         secrets: Secrets,
         *,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        unknown_verb_status: Literal[202, 404] = ACCEPTED,
+        unknown_verb_status: Literal[202, 404] = 202,
         mode: Mode = PROCESS_THEN_ACK,
         dedupe: DedupeStore | Literal["memory"] | None = "memory",
         dedupe_ttl: float = DEFAULT_TTL,
+        dedupe_lease: float = DEFAULT_LEASE,
         authorization: str | None = None,
+        inbox: Inbox | None = None,
+        worker: bool | InboxWorker = True,
         drain_timeout: float = 30.0,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
-        if not isinstance(router, WebhookRouter):
-            raise TypeError("router must be a WebhookRouter")
-        if not callable(secrets):
-            # Resolved once, so a generator given here is not used up by this check.
-            secrets = resolve_secrets(secrets)
         if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
             raise TypeError("max_body_size must be an int")
         if max_body_size < 1:
             raise ValueError("max_body_size must be positive")
-        if unknown_verb_status not in (ACCEPTED, NOT_FOUND):
-            raise ValueError("unknown_verb_status must be 202 or 404")
-        if mode not in (PROCESS_THEN_ACK, ACK_THEN_PROCESS):
-            raise ValueError(f"mode must be {PROCESS_THEN_ACK!r} or {ACK_THEN_PROCESS!r}")
-        if dedupe == "memory":
-            dedupe = MemoryDedupeStore()
-        elif dedupe is not None and not isinstance(dedupe, DedupeStore):
-            raise TypeError("dedupe must be a DedupeStore, 'memory' or None")
-        if not dedupe_ttl > 0 or not drain_timeout > 0:
-            raise ValueError("dedupe_ttl and drain_timeout must be positive")
-        if isinstance(body_timeout, bool) or not isinstance(body_timeout, int | float):
-            raise TypeError("body_timeout must be a number")
-        if not body_timeout > 0:
-            raise ValueError("body_timeout must be positive")
-        if authorization is not None and not authorization:
-            raise ValueError("authorization must not be empty")
+        for name, value in (("drain_timeout", drain_timeout), ("body_timeout", body_timeout)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number")
+            if not value > 0:
+                raise ValueError(f"{name} must be positive")
+        if not isinstance(worker, bool | InboxWorker):
+            raise TypeError("worker must be True, False or an InboxWorker")
+        if isinstance(worker, InboxWorker) and (inbox is None or worker.inbox is not inbox):
+            raise ValueError("the worker must work on the receiver's inbox")
+        self.worker: InboxWorker | None = None
+        if isinstance(worker, InboxWorker):
+            self.worker = worker
+        elif worker and inbox is not None:
+            self.worker = InboxWorker(router, inbox)
+        self.pipeline = WebhookPipeline(
+            router,
+            secrets,
+            unknown_verb_status=unknown_verb_status,
+            mode=mode,
+            dedupe=dedupe,
+            dedupe_ttl=dedupe_ttl,
+            dedupe_lease=dedupe_lease,
+            authorization=authorization,
+            inbox=inbox,
+            on_stored=self.worker.wake if self.worker is not None else None,
+        )
         self.router = router
-        self._secrets = secrets
         self._max_body_size = max_body_size
-        self._unknown_status = unknown_verb_status
-        self._mode = mode
-        self._dedupe: DedupeStore | None = dedupe
-        self._dedupe_ttl = float(dedupe_ttl)
-        self._authorization = authorization.encode() if authorization else None
-        self._drain_timeout = drain_timeout
+        self._drain_timeout = float(drain_timeout)
         self._body_timeout = float(body_timeout)
-        self._tasks: set[asyncio.Task[_Outcome]] = set()
-        self._running: dict[str, asyncio.Future[bool]] = {}
+        self._tasks: set[asyncio.Task[Outcome]] = set()
         self._closing = False
 
     def __repr__(self) -> str:
-        return f"<WebhookReceiver mode={self._mode!r}>"
+        return f"<WebhookReceiver mode={self.pipeline.mode!r}>"
 
     # -- aiohttp ---------------------------------------------------------------------------
 
@@ -183,18 +181,22 @@ class WebhookReceiver:
         """Handle one request: the aiohttp handler (``app.router.add_post(path, r.handle)``)."""
         started = time.perf_counter()
         outcome = await self._receive(request)
+        if outcome.background is not None:
+            self._start(outcome)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "webhook %s sha256=%s -> %d %s in %.1f ms",
-                self._shown(outcome.verb),
+                self.pipeline.shown(outcome.verb),
                 outcome.sha256 or "-",
                 outcome.status,
                 outcome.what,
                 (time.perf_counter() - started) * 1000,
             )
-        headers = {"Allow": "POST"} if outcome.status == METHOD_NOT_ALLOWED else None
-        if outcome.status == UNAVAILABLE:
-            headers = {"Retry-After": "5"}
+        headers = None
+        if outcome.status == METHOD_NOT_ALLOWED:
+            headers = {"Allow": "POST"}
+        elif outcome.retry_after is not None:
+            headers = {"Retry-After": str(outcome.retry_after)}
         response = web.Response(
             body=_answer(outcome.what, outcome.detail),
             status=outcome.status,
@@ -206,16 +208,39 @@ class WebhookReceiver:
         return response
 
     def attach(self, app: web.Application) -> None:
-        """Refuse new deliveries once ``app`` shuts down, and drain background handlers at its
-        cleanup, after the requests in flight have finished (``ack-then-process`` mode)."""
+        """Start and stop with ``app``: at startup open the inbox, compose the router and
+        start the worker; at shutdown refuse new deliveries; at cleanup, after the requests
+        in flight, drain background handlers, stop the worker and close the inbox."""
+        app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
+
+    async def _on_startup(self, _: web.Application) -> None:
+        await self.start()
 
     async def _on_shutdown(self, _: web.Application) -> None:
         self._closing = True
 
     async def _on_cleanup(self, _: web.Application) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the inbox, compose the router and start the worker (what :meth:`attach`
+        does at startup)."""
+        self.router.resolve()
+        if self.pipeline.inbox is not None:
+            await self.pipeline.inbox.open()
+        if self.worker is not None:
+            await self.worker.start()
+
+    async def close(self) -> None:
+        """Drain background handlers, stop the worker and close the inbox."""
+        self._closing = True
         await self.drain()
+        if self.worker is not None:
+            await self.worker.stop(self._drain_timeout)
+        if self.pipeline.inbox is not None:
+            await self.pipeline.inbox.close()
 
     @property
     def pending(self) -> int:
@@ -239,141 +264,47 @@ class WebhookReceiver:
         if unfinished:
             await asyncio.wait(unfinished)
 
-    # -- the guard clauses -----------------------------------------------------------------
+    def _start(self, outcome: Outcome) -> None:
+        assert outcome.background is not None
+        # The name is what drain() logs: the verb, bounded and masked, and the body hash.
+        name = f"{self.pipeline.shown(outcome.verb)} sha256={outcome.sha256}"
+        task = asyncio.create_task(self._background(outcome), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _receive(self, request: web.Request) -> _Outcome:
-        if request.method != "POST":
-            return _Outcome(METHOD_NOT_ALLOWED, "method_not_allowed")
-        if self._closing:
-            return _Outcome(UNAVAILABLE, "shutting_down")
-        length = request.content_length
-        if length is not None and length > self._max_body_size:
-            return _Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
-        if self._authorization is not None and not _same(
-            request.headers.get("Authorization"), self._authorization
-        ):
-            return _Outcome(UNAUTHORIZED, "unauthorized")
-        signature = request.headers.get(SIGNATURE_HEADER)
-        if signature is None or len(signature) != SIGNATURE_LENGTH:
-            return _Outcome(UNAUTHORIZED, "invalid_signature")
-        try:
-            async with asyncio.timeout(self._body_timeout):
-                body = await _read(request, self._max_body_size)
-        except TimeoutError:
-            return _Outcome(REQUEST_TIMEOUT, "body_timeout")
-        if body is None:
-            return _Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
-        sha256 = hashlib.sha256(body).hexdigest()
-        secret_index = match_secret(body, signature, self._secrets)
-        if secret_index is None:
-            return _Outcome(UNAUTHORIZED, "invalid_signature", sha256=sha256)
-        verb = request.headers.get(VERB_HEADER, "").strip()
-        if not verb:
-            return _Outcome(BAD_REQUEST, "missing_verb", sha256=sha256)
-        try:
-            payload = _json.loads(body)
-        except (ValueError, RecursionError):
-            return _Outcome(BAD_REQUEST, "invalid_json", verb=verb, sha256=sha256)
-        try:
-            event = self.router.parse(verb, payload)
-        except PayloadError as exc:
-            detail = {"detail": peer_text(str(exc), secrets=self._masked(), limit=_DETAIL)}
-            return _Outcome(BAD_REQUEST, "invalid_payload", detail, verb, sha256)
-        delivery = Delivery(
-            verb=verb,
-            body=body,
-            headers=request.headers,
-            body_sha256=sha256,
-            secret_index=secret_index,
-            received_at=dt.datetime.now(dt.UTC),
-        )
-        key = delivery_key(verb, sha256)
-        while self._dedupe is not None and not await self._dedupe.claim(key, self._dedupe_ttl):
-            running = self._running.get(key)
-            # A resend of a delivery still being processed waits for its outcome: if the first
-            # run fails, its 500 may reach nobody, so the resend must be processed instead.
-            # (In ack-then-process mode the first was acknowledged already.)
-            if running is None or self._mode == ACK_THEN_PROCESS:
-                return _Outcome(OK, "duplicate", verb=verb, sha256=sha256)
-            if await asyncio.shield(running):
-                return _Outcome(OK, "duplicate", verb=verb, sha256=sha256)
-        refused = self._unknown_status == NOT_FOUND and self.router.is_unknown(verb, event)
-        if self._mode == ACK_THEN_PROCESS and not refused:
-            # The name is what drain() logs: the key, with the verb bounded and masked.
-            shown = peer_text(verb, secrets=self._masked(), limit=_LOGGED_VERB)
-            name = delivery_key(shown, sha256)
-            task = asyncio.create_task(self._background(event, delivery, key), name=name)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return _Outcome(ACCEPTED, "accepted", verb=verb, sha256=sha256)
-        return await self._process(event, delivery, key)
-
-    async def _background(self, event: Any, delivery: Delivery, key: str) -> _Outcome:
-        outcome = await self._process(event, delivery, key)
+    async def _background(self, accepted: Outcome) -> Outcome:
+        assert accepted.background is not None
+        outcome = await accepted.background()
         log.info(
             "webhook %s sha256=%s processed in the background: %d %s",
-            self._shown(delivery.verb),
-            delivery.body_sha256,
+            self.pipeline.shown(accepted.verb),
+            accepted.sha256,
             outcome.status,
             outcome.what,
         )
         return outcome
 
-    async def _process(self, event: Any, delivery: Delivery, key: str) -> _Outcome:
-        if self._dedupe is None:  # no resends are held back, so none waits for this run
-            return await self._dispatch(event, delivery, key)
-        running = self._running[key] = asyncio.get_running_loop().create_future()
+    # -- HTTP guard clauses ----------------------------------------------------------------
+
+    async def _receive(self, request: web.Request) -> Outcome:
+        if request.method != "POST":
+            return Outcome(METHOD_NOT_ALLOWED, "method_not_allowed")
+        if self._closing:
+            return Outcome(UNAVAILABLE, "shutting_down", retry_after=5)
+        length = request.content_length
+        if length is not None and length > self._max_body_size:
+            return Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
+        refused = self.pipeline.refusal(request.headers)
+        if refused is not None:
+            return refused
         try:
-            outcome = await self._dispatch(event, delivery, key)
-        except BaseException:
-            running.set_result(False)
-            raise
-        else:
-            running.set_result(outcome.status < HANDLER_FAILED)
-        finally:
-            # The claim may be released (and a resend running) before this point: only
-            # forget the entry if it is still this run's.
-            if self._running.get(key) is running:
-                del self._running[key]
-        return outcome
-
-    async def _dispatch(self, event: Any, delivery: Delivery, key: str) -> _Outcome:
-        verb, sha256 = delivery.verb, delivery.body_sha256
-        try:
-            result = await self.router.dispatch(event, delivery)
-        except BaseException:
-            await self._release(key)
-            raise
-        if not result.ok:
-            await self._release(key)
-            return _Outcome(
-                HANDLER_FAILED, "handler_failed", {"failed": len(result.errors)}, verb, sha256
-            )
-        if result.unknown:
-            if self._unknown_status == NOT_FOUND:
-                await self._release(key)
-            return _Outcome(self._unknown_status, "unknown_verb", verb=verb, sha256=sha256)
-        return _Outcome(OK, "processed", {"handlers": result.handled}, verb, sha256)
-
-    async def _release(self, key: str) -> None:
-        if self._dedupe is not None:
-            await self._dedupe.release(key)
-
-    def _masked(self) -> tuple[str, ...]:
-        """The strings no answer or log line may show: the secrets and ``authorization``."""
-        try:
-            secrets = resolve_secrets(self._secrets)
-        except (TypeError, ValueError):  # a broken secrets callable: nothing left to mask
-            secrets = ()
-        if self._authorization is not None:
-            secrets += (self._authorization.decode(),)
-        return secrets
-
-    def _shown(self, text: str | None) -> str:
-        """Peer-derived text (a verb, a delivery key) as a log line may show it."""
-        if text is None:
-            return "-"
-        return repr(peer_text(text, secrets=self._masked(), limit=_LOGGED_VERB))
+            async with asyncio.timeout(self._body_timeout):
+                body = await _read(request, self._max_body_size)
+        except TimeoutError:
+            return Outcome(REQUEST_TIMEOUT, "body_timeout")
+        if body is None:
+            return Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
+        return await self.pipeline.receive(body, request.headers)
 
 
 def create_webhook_app(
@@ -424,7 +355,7 @@ def _encoded(what: str, detail: tuple[tuple[str, int], ...]) -> bytes:
     return json.dumps({"status": what, **dict(detail)}).encode()
 
 
-def _answer(what: str, detail: dict[str, Any]) -> bytes:
+def _answer(what: str, detail: Mapping[str, Any]) -> bytes:
     """The JSON body of an answer; the few common ones are encoded once.
 
     Only answers whose details are counts and limits are cached: text in an answer comes from
@@ -433,9 +364,3 @@ def _answer(what: str, detail: dict[str, Any]) -> bytes:
     if all(type(value) is int for value in detail.values()):
         return _encoded(what, tuple(detail.items()))
     return json.dumps({"status": what, **detail}).encode()
-
-
-def _same(given: str | None, expected: bytes) -> bool:
-    if given is None:
-        return False
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)

@@ -11,10 +11,9 @@ import datetime as dt
 import inspect
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias, TypeVar, overload
 
-import anyio
 import attrs
 import cattrs
 
@@ -53,11 +52,17 @@ class Delivery:
     """The raw body, exactly as signed."""
     headers: Mapping[str, str] = attrs.field(repr=False)
     body_sha256: str
-    """The SHA-256 of the body, hex: with the verb, the key deliveries are deduplicated on."""
+    """The SHA-256 of the body, hex: the key deliveries are deduplicated on."""
     secret_index: int
     """Which of the configured secrets signed the delivery (0 for the first)."""
     received_at: dt.datetime
     """When the delivery arrived (UTC)."""
+    attempt: int = 1
+    """Which run of the handlers this is: 1 on the first. From an inbox it counts the row's
+    claims, so a run after a failure or an expired lease sees a higher number."""
+    inbox_id: int | None = None
+    """The delivery's row in the inbox (``None`` without one): a handler can key its own
+    idempotency on it."""
 
 
 Handler: TypeAlias = Callable[[E, Delivery], Awaitable[object]]
@@ -128,8 +133,8 @@ class WebhookRouter:
         self._error: list[ErrorHandler] = []
         self._aliases: dict[str, EventType] = {}
         self._included: list[WebhookRouter] = []
-        self._cache: dict[tuple[str, type], tuple[int, list[_Registration], bool]] = {}
-        self._types: dict[str, tuple[int, EventType | None]] = {}
+        self._table: _Table | None = None
+        self._frozen = False
 
     # -- registration ----------------------------------------------------------------------
 
@@ -152,6 +157,9 @@ class WebhookRouter:
             target: an event type (handlers of a base class get its subclasses too) or a
                 ``Webhook-Verb`` string (compared case-insensitively).
             timeout: this handler's time limit, instead of the router's.
+
+        Raises:
+            RuntimeError: the router is in use already (see :meth:`resolve`).
         """
         limit = self._timeout if timeout is _DEFAULT else _check_timeout(timeout)
         if isinstance(target, str):
@@ -165,7 +173,7 @@ class WebhookRouter:
 
         def register(handler: Handler[Any]) -> Handler[Any]:
             registration = _Registration(_coroutine(handler), limit)
-            _changed()  # when the handler is added, not when on() is called
+            self._check_open()  # when the handler is added, not when on() is called
             bucket.append(registration)
             return handler
 
@@ -173,14 +181,16 @@ class WebhookRouter:
 
     def on_any(self, handler: Handler[Any]) -> Handler[Any]:
         """Register a handler for every delivery, known verb or not (a bare decorator)."""
-        _changed()
-        self._any.append(_Registration(_coroutine(handler), self._timeout))
+        registration = _Registration(_coroutine(handler), self._timeout)
+        self._check_open()
+        self._any.append(registration)
         return handler
 
     def on_unknown(self, handler: Handler[UnknownEvent]) -> Handler[UnknownEvent]:
         """Register a handler for deliveries whose verb nothing knows (a bare decorator)."""
-        _changed()
-        self._unknown.append(_Registration(_coroutine(handler), self._timeout))
+        registration = _Registration(_coroutine(handler), self._timeout)
+        self._check_open()
+        self._unknown.append(registration)
         return handler
 
     def on_error(self, handler: ErrorHandler) -> ErrorHandler:
@@ -190,7 +200,9 @@ class WebhookRouter:
         fails; an error handler that raises (``CancelledError`` too, unless the dispatch is being
         cancelled) is logged and ignored.
         """
-        self._error.append(_coroutine(handler))
+        checked = _coroutine(handler)
+        self._check_open()
+        self._error.append(checked)
         return handler
 
     def alias(self, verb: str, event_type: EventType) -> None:
@@ -199,11 +211,13 @@ class WebhookRouter:
             raise ValueError("a verb must be a non-empty string")
         if not (isinstance(event_type, type) and issubclass(event_type, Model)):
             raise TypeError("alias() needs an event model type")
-        _changed()
+        self._check_open()
         self._aliases[_norm(verb)] = event_type
 
     def include(self, other: WebhookRouter) -> None:
-        """Add another router's handlers and aliases to this one (live: later additions count).
+        """Add another router's handlers and aliases to this one.
+
+        What ``other`` registers later counts too, until this router is resolved.
 
         Raises:
             ValueError: including a router in itself, directly or not.
@@ -212,30 +226,30 @@ class WebhookRouter:
             raise TypeError("include() takes a WebhookRouter")
         if other is self or self in other._walk():
             raise ValueError("a router cannot include itself")
-        _changed()
+        self._check_open()
         self._included.append(other)
 
-    # -- lookup ----------------------------------------------------------------------------
+    def resolve(self) -> None:
+        """Compose this router and those it includes into one lookup table, once.
 
-    def event_type(self, verb: str) -> EventType | None:
-        """Return the event type a verb maps to here, or ``None`` for an unknown verb."""
-        key = _norm(verb)
-        cached = self._types.get(key)
-        if cached is not None and cached[0] == _VERSION[0]:
-            return cached[1]
-        found = self._find_event_type(verb)
-        if len(key) <= _CACHED_VERB:  # the verb header is not signed: no cache for junk
-            if len(self._types) >= _CACHE_SIZE:
-                self._types.clear()
-            self._types[key] = (_VERSION[0], found)
-        return found
+        A receiver calls it when its application starts (or at its first delivery); from
+        then on the router and those it includes refuse new registrations with
+        ``RuntimeError``, since a handler added to a running receiver would run on some
+        deliveries and not others. Calling it again does nothing. Before it, lookups and
+        :meth:`dispatch` compose the routers on every call.
+        """
+        if self._table is None:
+            walked = list(self._walk())
+            for router in walked:
+                router._frozen = True
+            self._table = _Table.build(walked)
 
-    def _find_event_type(self, verb: str) -> EventType | None:
-        key = _norm(verb)
-        for router in self._walk():
-            if key in router._aliases:
-                return router._aliases[key]
-        return _DEFAULT_VERBS.get(key)
+    def _check_open(self) -> None:
+        if self._frozen:
+            raise RuntimeError(
+                "this router is in use by a receiver already: register every handler, alias "
+                "and included router before the application starts"
+            )
 
     def _walk(self) -> Iterator[WebhookRouter]:
         # Each router once, even when included along two paths, so no handler runs twice.
@@ -249,39 +263,23 @@ class WebhookRouter:
             yield router
             stack.extend(reversed(router._included))
 
-    def _handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
-        # Which handlers a (verb, event type) gets only changes when some router registers
-        # something: look it up once per version of the registrations, not per delivery.
-        key = _norm(verb)
-        cache_key = (key, type(event))
-        cached = self._cache.get(cache_key)
-        if cached is not None and cached[0] == _VERSION[0]:
-            return cached[1], cached[2]
-        registrations, unknown = self._find_handlers(verb, event)
-        if len(key) <= _CACHED_VERB:  # the verb header is not signed: no cache for junk
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[cache_key] = (_VERSION[0], registrations, unknown)
-        return registrations, unknown
+    def _resolved(self) -> _Table:
+        # Before resolve(), every lookup composes the routers afresh: slower, but live.
+        return self._table or _Table.build(list(self._walk()))
 
-    def _find_handlers(self, verb: str, event: Any) -> tuple[list[_Registration], bool]:
-        key = _norm(verb)
-        specific: list[_Registration] = []
-        everything: list[_Registration] = []
-        unknown: list[_Registration] = []
-        for router in self._walk():
-            specific.extend(router._by_verb.get(key, ()))
-            if not isinstance(event, UnknownEvent):
-                for cls in type(event).__mro__:
-                    specific.extend(router._by_type.get(cls, ()))
-            everything.extend(router._any)
-            unknown.extend(router._unknown)
-        is_unknown = isinstance(event, UnknownEvent) and not specific
-        return (unknown if is_unknown else specific) + everything, is_unknown
+    # -- lookup ----------------------------------------------------------------------------
+
+    def event_type(self, verb: str) -> EventType | None:
+        """Return the event type a verb maps to here, or ``None`` for an unknown verb."""
+        return self._resolved().route(verb).event_type
+
+    def knows(self, verb: str) -> bool:
+        """Return whether an event type or a verb handler knows ``verb``."""
+        return not self._resolved().route(verb).unknown
 
     def is_unknown(self, verb: str, event: Any) -> bool:
         """Return whether no event type and no verb handler knows this delivery's verb."""
-        return self._handlers(verb, event)[1]
+        return self._resolved().handlers(verb, event)[1]
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -311,7 +309,8 @@ class WebhookRouter:
         gone) cancels the handlers and propagates; ``KeyboardInterrupt`` and ``SystemExit``
         propagate too.
         """
-        registrations, unknown = self._handlers(delivery.verb, event)
+        table = self._resolved()
+        registrations, unknown = table.handlers(delivery.verb, event)
         errors: list[BaseException] = []
 
         async def run(registration: _Registration) -> None:
@@ -325,13 +324,8 @@ class WebhookRouter:
                 errors.append(exc)
                 await self._report(exc, event, delivery)
 
-        if len(registrations) == 1:
-            # The common case needs no task group: run the one handler in this task.
-            await run(registrations[0])
-        elif registrations:
-            async with anyio.create_task_group() as group:
-                for registration in registrations:
-                    group.start_soon(run, registration)
+        if registrations:
+            await _together([run(registration) for registration in registrations])
         return DispatchResult(
             event=event, handled=len(registrations), unknown=unknown, errors=tuple(errors)
         )
@@ -344,26 +338,108 @@ class WebhookRouter:
             peer_text(repr(error), limit=_LOGGED_ERROR),
             exc_info=error,
         )
-        for router in self._walk():
-            for handler in router._error:
-                requested = _cancel_requests()
-                try:
-                    await handler(error, event, delivery)
-                except BaseException as exc:
-                    if not _is_failure(exc, requested):
-                        raise
-                    log.exception("a webhook on_error handler failed")
+        for handler in self._resolved().errors:
+            requested = _cancel_requests()
+            try:
+                await handler(error, event, delivery)
+            except BaseException as exc:
+                if not _is_failure(exc, requested):
+                    raise
+                log.exception("a webhook on_error handler failed")
 
 
-_VERSION = [0]
-"""Bumped by every registration in any router, so cached handler lookups stay exact."""
-_CACHE_SIZE = 1024
-_CACHED_VERB = 128
-"""Verbs longer than this (no real one is) are looked up each time, never cached."""
+@attrs.frozen
+class _Route:
+    """What one (normalized) verb gets: its event type and the handlers of that type."""
+
+    event_type: EventType | None
+    handlers: tuple[_Registration, ...]
+    unknown: bool
 
 
-def _changed() -> None:
-    _VERSION[0] += 1
+@attrs.frozen
+class _Table:
+    """A router and those it includes, composed once (:meth:`WebhookRouter.resolve`).
+
+    Every verb the routers know (a default verb, an alias, a verb handler) has its route
+    computed here, so a delivery costs one dict lookup; any other verb gets ``fallback``.
+    Nothing is cached per delivery, so an unsigned verb header cannot grow anything.
+    """
+
+    routes: Mapping[str, _Route]
+    fallback: _Route
+    routers: tuple[WebhookRouter, ...]
+    errors: tuple[ErrorHandler, ...]
+
+    @classmethod
+    def build(cls, routers: list[WebhookRouter]) -> _Table:
+        types: dict[str, EventType] = dict(_DEFAULT_VERBS)
+        for router in reversed(routers):  # the first router's alias wins
+            types.update(router._aliases)
+        verbs = set(types).union(*(router._by_verb for router in routers))
+        everything = [r for router in routers for r in router._any]
+        unknown = tuple(r for router in routers for r in router._unknown) + tuple(everything)
+        fallback = _Route(None, unknown, True)
+        routes = {}
+        for verb in verbs:
+            event_type = types.get(verb)
+            specific = [r for router in routers for r in router._by_verb.get(verb, ())]
+            if event_type is not None:
+                specific += _by_type(routers, event_type)
+            if event_type is None and not specific:
+                routes[verb] = fallback
+            else:
+                routes[verb] = _Route(event_type, (*specific, *everything), False)
+        errors = tuple(handler for router in routers for handler in router._error)
+        return cls(routes, fallback, tuple(routers), errors)
+
+    def route(self, verb: str) -> _Route:
+        return self.routes.get(_norm(verb), self.fallback)
+
+    def handlers(self, verb: str, event: Any) -> tuple[tuple[_Registration, ...], bool]:
+        route = self.route(verb)
+        if type(event) is (route.event_type or UnknownEvent):
+            return route.handlers, route.unknown
+        # An event built by the caller, not by parse(): find its type's handlers now.
+        key = _norm(verb)
+        specific = [r for router in self.routers for r in router._by_verb.get(key, ())]
+        if isinstance(event, UnknownEvent):
+            if not specific:
+                return self.fallback.handlers, True
+        else:
+            specific += _by_type(self.routers, type(event))
+        everything = [r for router in self.routers for r in router._any]
+        return (*specific, *everything), False
+
+
+def _by_type(routers: Iterable[WebhookRouter], event_type: type) -> list[_Registration]:
+    return [
+        r for router in routers for cls in event_type.__mro__ for r in router._by_type.get(cls, ())
+    ]
+
+
+async def _together(runs: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``runs`` concurrently: the first in this task, the others in tasks of their own.
+
+    A cancellation of this task, or a ``KeyboardInterrupt`` from the first, cancels the
+    others and waits for them before it propagates.
+    """
+    first, rest = runs[0], runs[1:]
+    if not rest:
+        await first  # the common case: no task at all
+        return
+    tasks = [asyncio.create_task(run) for run in rest]
+    try:
+        await first
+        await asyncio.wait(tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        raise
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error  # only what run() lets through: KeyboardInterrupt, SystemExit
 
 
 _DEFAULT_VERBS: Mapping[str, EventType] = {verb.lower(): cls for verb, cls in VERBS.items()}

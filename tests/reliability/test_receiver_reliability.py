@@ -1,10 +1,12 @@
 """The webhook receiver under load and at shutdown, over real loopback sockets.
 
 Two thousand concurrent deliveries mix valid ones, resends (some while the first copy is still
-being handled), forged or malformed signatures and deliveries whose handler fails; the ledger
-of handler runs must show every valid delivery processed exactly once, in both modes. Then a
-real application shutdown in ack-then-process mode: what was accepted is drained, what cannot
-finish is cancelled and named in the log, and what arrives meanwhile is refused with a 503.
+being handled, some under another verb), forged or malformed signatures and deliveries whose
+handler fails; the ledger of handler runs must show every valid delivery processed exactly
+once, in both modes. Then a real application shutdown in ack-then-process mode: what was
+accepted is drained, what cannot finish is cancelled and named in the log, and what arrives
+meanwhile is refused with a 503. Last, the claim token at work: a run whose lease expired
+cannot free the claim of the run that took over.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import enum
 import hashlib
 import json
 import logging
@@ -32,6 +35,7 @@ from tahdah_async.webhooks import (
     PROCESS_THEN_ACK,
     SIGNATURE_HEADER,
     VERB_HEADER,
+    Claim,
     Delivery,
     MemoryDedupeStore,
     WebhookRouter,
@@ -44,20 +48,26 @@ CREATED = "candidates.created"
 UPDATED = "candidates.updated"
 FORGER = "wh_someone-else-entirely"
 LOGGER = "tahdah_async.webhooks"
+DUPLICATE: Final = (200, "duplicate")
+IN_PROGRESS: Final = (409, "in_progress")
 
 # -- the plan of the 2,000-delivery wave ------------------------------------------------------
 
-VALID = range(0, 1300)
+VALID = range(0, 1280)
 """``candidates.created`` deliveries that must each be processed exactly once."""
-ALSO_UPDATED = range(0, 100)
-"""The same bodies under ``candidates.updated``: different deliveries, processed too."""
+UPDATED_BODIES = range(3000, 3100)
+"""``candidates.updated`` deliveries of bodies of their own: new deliveries, processed too."""
 HELD = range(0, 30)
-"""Valid deliveries whose handler waits until their resends have reached the receiver."""
+"""Valid deliveries whose handler waits until their resends have reached the receiver; the
+last resend of each goes under ``candidates.updated``, the same delivery to the receiver."""
 RESENDS_IN_FLIGHT = 2
 RESENT = range(100, 340)
 """Valid deliveries sent twice at once (the even ones with the verb in upper case)."""
 TAMPERED = range(400, 500)
 """Valid deliveries also sent with the signature of another secret."""
+OTHER_VERB = range(500, 520)
+"""Valid deliveries sent again under ``candidates.updated`` once processed: a replay of a
+signed body under an unsigned verb, which must be a duplicate and run no handler."""
 FAILING = range(2000, 2100)
 """Deliveries whose handler raises until it is fixed."""
 FAILING_HELD = range(2000, 2010)
@@ -79,8 +89,25 @@ def body_of(n: int) -> bytes:
     return json.dumps({"id": n, "firstName": f"Learner {n}", "tags": ["wave"]}).encode()
 
 
-def event_kind(verb: str) -> str:
-    return "CandidateUpdated" if verb.lower() == UPDATED else "CandidateCreated"
+def sha256_of(n: int) -> str:
+    return hashlib.sha256(body_of(n)).hexdigest()
+
+
+def key_of(n: int) -> str:
+    """The dedupe key of the delivery of ``body_of(n)``, under any verb."""
+    return delivery_key(sha256_of(n))
+
+
+def prefix(n: int) -> str:
+    return sha256_of(n)[:16]
+
+
+class When(enum.Enum):
+    """When a request of the wave is sent."""
+
+    AT_ONCE = "at once"
+    STARTED = "once the first copy's handler has started (a resend while in flight)"
+    COMMITTED = "once the first copy's claim is committed (a resend of a processed delivery)"
 
 
 @attrs.frozen
@@ -92,12 +119,9 @@ class Planned:
     verb: str
     body: bytes
     signature: str
-    after_start: bool = False
-    """Sent only once the first copy's handler has started (a resend while in flight)."""
-
-    @property
-    def delivery(self) -> tuple[str, int]:
-        return event_kind(self.verb), self.n
+    delivery: tuple[str, int]
+    """The event (type name, id) the first copy of this body is handled as."""
+    when: When = When.AT_ONCE
 
 
 def malformed_signature(n: int, body: bytes) -> str:
@@ -115,32 +139,34 @@ def malformed_signature(n: int, body: bytes) -> str:
 def plan() -> list[Planned]:
     wave: list[Planned] = []
 
-    def signed(kind: str, n: int, verb: str = CREATED, *, after_start: bool = False) -> None:
+    def signed(kind: str, n: int, verb: str = CREATED, *, when: When = When.AT_ONCE) -> None:
         body = body_of(n)
-        wave.append(Planned(kind, n, verb, body, sign(body, SECRET), after_start))
+        first = "CandidateUpdated" if n in UPDATED_BODIES else "CandidateCreated"
+        wave.append(Planned(kind, n, verb, body, sign(body, SECRET), (first, n), when))
+
+    def bad(n: int, signature: str) -> None:
+        wave.append(Planned("bad", n, CREATED, body_of(n), signature, ("CandidateCreated", n)))
 
     for n in VALID:
         signed("valid", n)
-    for n in ALSO_UPDATED:
+    for n in UPDATED_BODIES:
         signed("valid", n, UPDATED)
     for n in HELD:
-        for _ in range(RESENDS_IN_FLIGHT):
-            signed("resend", n, after_start=True)
+        for i in range(RESENDS_IN_FLIGHT):
+            verb = UPDATED if i == RESENDS_IN_FLIGHT - 1 else CREATED
+            signed("resend", n, verb, when=When.STARTED)
     for n in RESENT:
         signed("resend", n, CREATED.upper() if n % 2 == 0 else CREATED)
+    for n in OTHER_VERB:
+        signed("resend", n, UPDATED, when=When.COMMITTED)
     for n in FAILING:
         signed("failing", n)
     for n in FAILING_HELD:
-        signed("failing", n, after_start=True)
-    for n in TAMPERED:
-        body = body_of(n)
-        wave.append(Planned("bad", n, CREATED, body, sign(body, FORGER)))
-    for n in FORGED:
-        body = body_of(n)
-        wave.append(Planned("bad", n, CREATED, body, sign(body, FORGER)))
+        signed("failing", n, when=When.STARTED)
+    for n in (*TAMPERED, *FORGED):
+        bad(n, sign(body_of(n), FORGER))
     for n in MALFORMED:
-        body = body_of(n)
-        wave.append(Planned("bad", n, CREATED, body, malformed_signature(n, body)))
+        bad(n, malformed_signature(n, body_of(n)))
     assert len(wave) == WAVE
     return wave
 
@@ -149,18 +175,29 @@ def plan() -> list[Planned]:
 
 
 class CountingStore(MemoryDedupeStore):
-    """The in-memory store, counting claims per key so a test can see resends arrive."""
+    """The in-memory store, counting claims per key so a test can see resends arrive, and
+    signalling commits so a test can send a copy once its delivery is processed."""
 
     def __init__(self) -> None:
         super().__init__()
         self.claims: collections.Counter[str] = collections.Counter()
         self.changed = asyncio.Event()
+        self.committed: collections.defaultdict[str, asyncio.Event] = collections.defaultdict(
+            asyncio.Event
+        )
 
-    async def claim(self, key: str, ttl: float) -> bool:
-        # No await before the inner claim: it must stay atomic, as the protocol requires.
+    # No await before the inner calls: each must stay atomic, as the protocol requires.
+
+    async def claim(self, key: str, lease: float) -> Claim:
         self.claims[key] += 1
         self.changed.set()
-        return await super().claim(key, ttl)
+        return await super().claim(key, lease)
+
+    async def commit(self, key: str, token: str, ttl: float) -> bool:
+        done = await super().commit(key, token, ttl)
+        if done:
+            self.committed[key].set()
+        return done
 
 
 class Ledger:
@@ -219,12 +256,13 @@ async def run_wave(
 ) -> list[Reply]:
     """Send the whole wave at once; release the held handlers once their resends arrived.
 
-    A resend waits for the event saying its first copy's handler started, then goes over a
-    session of its own (a connection each), so it reaches the receiver while that handler is
-    held, however long the rest of the wave queues for the client's pool.
+    A copy sent later waits for the event it depends on (its first copy's handler started,
+    or its first copy's claim committed), then goes over a session of its own (a connection
+    each), so it reaches the receiver at that stage, however long the rest of the wave queues
+    for the client's pool.
     """
     copies = collections.Counter(
-        delivery_key(i.verb, hashlib.sha256(i.body).hexdigest())
+        delivery_key(hashlib.sha256(i.body).hexdigest())
         for i in wave
         if i.kind != "bad" and i.delivery in ledger.held
     )
@@ -235,14 +273,17 @@ async def run_wave(
             await store.changed.wait()
         ledger.gate.set()
 
-    connector = aiohttp.TCPConnector(limit=sum(item.after_start for item in wave))
+    connector = aiohttp.TCPConnector(limit=sum(item.when is not When.AT_ONCE for item in wave))
     async with aiohttp.ClientSession(connector=connector) as resender:
         url = http.make_url(MOUNT)
 
         async def one(item: Planned) -> Reply:
-            if not item.after_start:
+            if item.when is When.AT_ONCE:
                 return await send(http, item)
-            await ledger.started[item.delivery].wait()
+            if item.when is When.STARTED:
+                await ledger.started[item.delivery].wait()
+            else:
+                await store.committed[delivery_key(hashlib.sha256(item.body).hexdigest())].wait()
             return await resend(resender, url, item)
 
         async with asyncio.TaskGroup() as group:
@@ -269,15 +310,6 @@ def failures_logged(caplog: pytest.LogCaptureFixture) -> collections.Counter[str
     return found
 
 
-def key_of(verb: str, n: int) -> str:
-    """The dedupe key of the delivery of ``body_of(n)`` under ``verb``."""
-    return delivery_key(verb, hashlib.sha256(body_of(n)).hexdigest())
-
-
-def prefix(n: int) -> str:
-    return hashlib.sha256(body_of(n)).hexdigest()[:16]
-
-
 @pytest.mark.parametrize("mode", [PROCESS_THEN_ACK, ACK_THEN_PROCESS])
 async def test_two_thousand_mixed_concurrent_deliveries_are_each_processed_once(
     mode: str, caplog: pytest.LogCaptureFixture
@@ -288,25 +320,28 @@ async def test_two_thousand_mixed_concurrent_deliveries_are_each_processed_once(
     wave = plan()
     acking = mode == ACK_THEN_PROCESS
     accepted = (202, "accepted") if acking else (200, "processed")
+    # A copy arriving while its first copy runs: the sender must come back later, unless the
+    # first copy was acknowledged already.
+    while_running = DUPLICATE if acking else IN_PROGRESS
     caplog.set_level(logging.ERROR, logger=LOGGER)
 
     async with asyncio.timeout(WAVE_HANG_GUARD):
         # All 2,000 are sent at once over up to 500 connections (more than 500 only measures
-        # the test server's listen backlog of 128); the 70 resends sent while their first copy
-        # is held go over connections of their own (see run_wave), so they never queue behind
-        # the wave and the held handlers are released as soon as the resends have arrived.
+        # the test server's listen backlog of 128); the 90 copies sent at a given stage of
+        # their first copy go over connections of their own (see run_wave), so they never
+        # queue behind the wave and the held handlers are released as soon as the resends
+        # have arrived.
         async with serve_app(app, connector_limit=500) as http:
             replies = await run_wave(http, ledger, store, wave)
             await receiver.drain(within=WAVE_HANG_GUARD)  # a limit that must never fire
             assert receiver.pending == 0
 
-            # Each resend sent while its first copy was held claimed while that copy ran: the
-            # store saw every copy, and a resend of a failing delivery in process-then-ack
-            # mode waited for the failure, then claimed again (and ran: see below).
-            claims = {n: store.claims[key_of(CREATED, n)] for n in (*HELD, *FAILING_HELD)}
+            # Each resend sent while its first copy was held claimed while that copy ran, and
+            # only once: none waits for the outcome and claims again.
+            claims = {n: store.claims[key_of(n)] for n in (*HELD, *FAILING_HELD)}
             assert claims == {
                 **dict.fromkeys(HELD, 1 + RESENDS_IN_FLIGHT),
-                **dict.fromkeys(FAILING_HELD, 2 if acking else 3),
+                **dict.fromkeys(FAILING_HELD, 2),
             }
 
             by_delivery: dict[tuple[str, int], list[Reply]] = collections.defaultdict(list)
@@ -319,44 +354,69 @@ async def test_two_thousand_mixed_concurrent_deliveries_are_each_processed_once(
             assert statuses(bad) == {(401, "invalid_signature"): 190}
             assert not any(("CandidateCreated", n) in ledger.runs for n in (*FORGED, *MALFORMED))
 
+            # Every "come back later" says when.
+            busy = [r for r in replies if (r.status, r.what) == IN_PROGRESS]
+            assert all(r.headers.get("Retry-After") == "5" for r in busy)
+            if acking:
+                assert busy == []
+
             failing_keys = [("CandidateCreated", n) for n in FAILING]
-            # Every valid delivery: run once, succeeded once, answered once as new.
+            # Every valid delivery: run once, succeeded once, answered once as new; its other
+            # copies never ran a handler, whatever their verb.
             valid = {k: v for k, v in by_delivery.items() if k[1] not in FAILING}
             expected_valid = {("CandidateCreated", n) for n in VALID} | {
-                ("CandidateUpdated", n) for n in ALSO_UPDATED
+                ("CandidateUpdated", n) for n in UPDATED_BODIES
             }
             assert set(valid) == expected_valid
             for key, copies in valid.items():
-                assert statuses(copies) == {
-                    accepted: 1,
-                    **({(200, "duplicate"): len(copies) - 1} if len(copies) > 1 else {}),
-                }, key
+                counted = statuses(copies)
+                assert counted[accepted] == 1, key
+                others = counted - collections.Counter({accepted: 1})
+                assert others.total() == len(copies) - 1, key
+                if key[1] in HELD:  # resent while held: it was still running
+                    assert others == {while_running: RESENDS_IN_FLIGHT}, key
+                elif key[1] in OTHER_VERB:  # resent under another verb once processed
+                    assert others == {DUPLICATE: 1}, key
+                elif key[1] in RESENT:
+                    # Sent at the same moment as the first copy: it may arrive while that
+                    # copy's handler runs or after; which one is up to the scheduler.
+                    assert set(others) <= {DUPLICATE, while_running}, key
+                else:
+                    assert others == {}, key
             assert set(ledger.runs) == expected_valid | set(failing_keys)
             assert {k: ledger.runs[k] for k in expected_valid} == dict.fromkeys(expected_valid, 1)
             assert +ledger.successes == collections.Counter(expected_valid)
 
-            # Failing deliveries: a 500 for every copy when the sender hears the outcome, so it
-            # retries; in ack-then-process mode the first copy was acknowledged already.
+            # Failing deliveries: a 500 for the first copy when the sender hears the outcome,
+            # so it retries; a resend while it ran was told to come back (or, in
+            # ack-then-process mode, that the first copy was acknowledged already).
             failing = {k: v for k, v in by_delivery.items() if k[1] in FAILING}
             assert set(failing) == set(failing_keys)
+            first_failing = (202, "accepted") if acking else (500, "handler_failed")
             for (_, n), copies in failing.items():
                 resent = n in FAILING_HELD
-                if acking:
-                    expected = {(202, "accepted"): 1, **({(200, "duplicate"): 1} if resent else {})}
-                    runs = 1  # the resend was a duplicate of a delivery being processed
-                else:
-                    expected = {(500, "handler_failed"): 2 if resent else 1}
-                    runs = 2 if resent else 1  # the resend waited, then ran after the failure
+                expected = {first_failing: 1, **({while_running: 1} if resent else {})}
                 assert statuses(copies) == expected, n
-                assert ledger.runs[("CandidateCreated", n)] == runs, n
-            assert failures_logged(caplog) == {
-                prefix(n): ledger.runs[("CandidateCreated", n)] for n in FAILING
-            }
+                assert ledger.runs[("CandidateCreated", n)] == 1, n
 
             # No 5xx except from the failing handlers (and none at all in ack-then-process).
             five_hundreds = [i for i, r in zip(wave, replies, strict=True) if r.status >= 500]
             assert {i.kind for i in five_hundreds} == (set() if acking else {"failing"})
-            assert len(five_hundreds) == (0 if acking else len(FAILING) + len(FAILING_HELD))
+            assert len(five_hundreds) == (0 if acking else len(FAILING))
+
+            # The sender comes back with every copy told to: a duplicate now for what was
+            # processed, and a failing delivery runs again (and fails again, still broken).
+            told = [i for i, r in zip(wave, replies, strict=True) if r.status == IN_PROGRESS[0]]
+            back = await asyncio.gather(*(send(http, item) for item in told))
+            await receiver.drain(within=WAVE_HANG_GUARD)
+            assert [(i.n, r.status, r.what) for i, r in zip(told, back, strict=True)] == [
+                (i.n, *((500, "handler_failed") if i.n in FAILING else DUPLICATE)) for i in told
+            ]
+            assert {i.n for i in told if i.n in FAILING} == (set() if acking else set(FAILING_HELD))
+            runs_while_broken = {n: 1 + (n in FAILING_HELD and not acking) for n in FAILING}
+            assert {n: ledger.runs[("CandidateCreated", n)] for n in FAILING} == runs_while_broken
+            assert failures_logged(caplog) == {prefix(n): runs_while_broken[n] for n in FAILING}
+            assert +ledger.successes == collections.Counter(expected_valid)
 
             # The handler is fixed; the sender's retries are processed now, and only once.
             ledger.broken = False
@@ -366,14 +426,23 @@ async def test_two_thousand_mixed_concurrent_deliveries_are_each_processed_once(
             await receiver.drain(within=WAVE_HANG_GUARD)
             assert statuses(retries) == {accepted: len(FAILING)}
             again = await asyncio.gather(
-                *(post_signed(http, body_of(n), verb=CREATED) for n in FAILING)
+                *(
+                    post_signed(http, body_of(n), verb=verb)
+                    for n in FAILING
+                    for verb in (CREATED, UPDATED)
+                )
             )
-            assert statuses(again) == {(200, "duplicate"): len(FAILING)}
+            assert statuses(again) == {DUPLICATE: 2 * len(FAILING)}
             await receiver.drain(within=WAVE_HANG_GUARD)
 
     assert +ledger.successes == collections.Counter(expected_valid) + collections.Counter(
         ("CandidateCreated", n) for n in FAILING
     )
+    assert {n: ledger.runs[("CandidateCreated", n)] for n in FAILING} == {
+        n: runs + 1 for n, runs in runs_while_broken.items()
+    }
+    # No body ever ran as another event than its first copy's.
+    assert not any(("CandidateUpdated", n) in ledger.runs for n in (*VALID, *FAILING))
 
 
 # -- shutdown ---------------------------------------------------------------------------------
@@ -450,7 +519,8 @@ async def test_shutdown_in_ack_mode_drains_what_finishes_logs_what_does_not_and_
 
     app.on_shutdown.append(seen)  # after the webhook sub-app's own shutdown hook
     app.on_cleanup.insert(0, cleanup_begins)  # before the webhook sub-app's drain
-    keys = {n: key_of(CREATED, n) for n in (*FINISHING, *STUCK)}
+    # What drain() names a task by: the verb as logs show it, and the body hash.
+    names = {n: f"{CREATED!r} sha256={sha256_of(n)}" for n in (*FINISHING, *STUCK)}
 
     caplog.set_level(logging.INFO, logger=LOGGER)
     async with asyncio.timeout(HANG_GUARD):
@@ -495,11 +565,11 @@ async def test_shutdown_in_ack_mode_drains_what_finishes_logs_what_does_not_and_
     unfinished_lines = [r.getMessage() for r in errors if "did not finish" in r.getMessage()]
     assert len(unfinished_lines) == len(STUCK)
     for n in STUCK:
-        (line,) = (m for m in unfinished_lines if keys[n] in m)
+        (line,) = (m for m in unfinished_lines if f"delivery {names[n]} did not" in m)
         assert "cancelled" in line
         assert f"{DRAIN_TIMEOUT:.1f} s" in line
     for n in FINISHING:
-        assert not any(keys[n] in r.getMessage() for r in errors)
+        assert not any(sha256_of(n) in r.getMessage() for r in errors)
     # The refusal has its own line, like every delivery.
     late_lines = [
         r.getMessage()
@@ -544,7 +614,7 @@ async def test_a_delivery_reaching_the_receiver_during_a_real_shutdown_is_503(mo
     assert receiver.pending == 0
 
 
-# -- a store that answers over the network ----------------------------------------------------
+# -- the claim token ----------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -565,67 +635,72 @@ def recording_server_errors() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-class NetworkedStore(MemoryDedupeStore):
-    """A store like one over Redis or SQL: ``release`` has taken effect on the server while its
-    reply is still on the way back (held here until the test lets it through)."""
+class Clock:
+    """Monotonic seconds that only move when the test says so."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.claims = 0
-        self.claimed = asyncio.Event()
-        self.released = asyncio.Event()
-        self.reply = asyncio.Event()
+        self.now = 1000.0
 
-    async def claim(self, key: str, ttl: float) -> bool:
-        self.claims += 1
-        self.claimed.set()
-        return await super().claim(key, ttl)
-
-    async def release(self, key: str) -> None:
-        await super().release(key)
-        self.released.set()
-        await self.reply.wait()
+    def __call__(self) -> float:
+        return self.now
 
 
-async def test_a_resend_claiming_while_a_failure_is_being_released_keeps_its_in_flight_entry() -> (
+LEASE: Final = 60.0
+"""The claim lease: the keeper's timer (every third of it, in real time) never fires during
+the test, so only the injected clock decides when a claim expires."""
+
+
+async def test_a_run_whose_lease_expired_cannot_release_the_claim_of_the_run_that_took_over() -> (
     None
 ):
-    store = NetworkedStore()
-    router = WebhookRouter()
+    clock = Clock()
+    store = MemoryDedupeStore(clock=clock)
+    router = WebhookRouter(timeout=None)
     runs: list[int] = []
-    second_started, second_may_end = asyncio.Event(), asyncio.Event()
+    started = [asyncio.Event(), asyncio.Event()]
+    may_end = [asyncio.Event(), asyncio.Event()]
 
     @router.on(Candidate)
     async def handle(event: Candidate, delivery: Delivery) -> None:
-        runs.append(len(runs) + 1)
-        if len(runs) == 2:
-            second_started.set()
-            await second_may_end.wait()
-        if len(runs) <= 2:
-            raise RuntimeError("still broken")
+        run = len(runs)
+        runs.append(run + 1)
+        if run >= len(started):  # a third run: the test fails on ``runs`` rather than hangs
+            return
+        started[run].set()
+        await may_end[run].wait()
+        if run == 0:
+            raise RuntimeError("run 1 fails, long after its lease expired")
 
-    app, _ = mount(router, dedupe=store)
+    app, _ = mount(router, dedupe=store, dedupe_lease=LEASE)
+    body = body_of(1)
     with recording_server_errors() as server_errors:
         async with asyncio.timeout(HANG_GUARD), serve_app(app) as http:
-            body = body_of(1)
             first = asyncio.create_task(post_signed(http, body, verb=CREATED))
-            await store.released.wait()  # run 1 failed; its claim is gone, the reply is not
+            await started[0].wait()
+            clock.now += LEASE + 1  # run 1's claim has expired: a resend claims it anew
             second = asyncio.create_task(post_signed(http, body, verb=CREATED))
-            await second_started.wait()
-            store.reply.set()
-            first_reply = await first
-            store.claimed.clear()
-            third = asyncio.create_task(post_signed(http, body, verb=CREATED))
-            while store.claims < 3:  # the third copy reached the receiver during run 2
-                store.claimed.clear()
-                await store.claimed.wait()
-            second_may_end.set()
-            replies = [first_reply, await second, await third]
+            await started[1].wait()
+            may_end[0].set()
+            first_reply = await first  # run 1 failed and released with its own, stale token
+            third = await post_signed(http, body, verb=UPDATED)
+            may_end[1].set()
+            second_reply = await second
+            fourth = await post_signed(http, body, verb=CREATED)
 
-    assert [(r.status, r.text) for r in replies] == [
-        (500, '{"status": "handler_failed", "failed": 1}'),
-        (500, '{"status": "handler_failed", "failed": 1}'),
-        (200, '{"status": "processed", "handlers": 1}'),  # it waited for run 2, then ran
-    ]
-    assert runs == [1, 2, 3]
+    assert (first_reply.status, first_reply.json()) == (
+        500,
+        {"status": "handler_failed", "failed": 1},
+    )
+    # Run 2 still holds the claim: a third copy (under any verb) is told to come back.
+    assert (third.status, third.what, third.headers.get("Retry-After")) == (
+        *IN_PROGRESS,
+        "5",
+    )
+    assert (second_reply.status, second_reply.json()) == (
+        200,
+        {"status": "processed", "handlers": 1},
+    )
+    assert (fourth.status, fourth.what) == DUPLICATE
+    assert runs == [1, 2]
+    assert len(store) == 1
     assert server_errors == []

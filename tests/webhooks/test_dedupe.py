@@ -1,4 +1,6 @@
-"""The in-memory dedupe store: claims, releases, expiry, the capacity bound and its defaults."""
+"""What is particular to MemoryDedupeStore: exact expiry on its clock, the capacity bound, the
+defaults, and a model of the whole store. (The contract every store keeps is in
+``test_dedupe_memory.py``.)"""
 
 from __future__ import annotations
 
@@ -6,11 +8,14 @@ import asyncio
 import inspect
 from collections import OrderedDict
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tahdah_async.webhooks import (
+    Claim,
+    ClaimState,
     DedupeStore,
     MemoryDedupeStore,
     WebhookReceiver,
@@ -18,109 +23,165 @@ from tahdah_async.webhooks import (
 )
 from tahdah_async.webhooks import dedupe as dedupe_module
 
+from .test_dedupe_memory import Clock
+
 HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-TTL = 60.0
+LONG = 3600.0
+
+NEW, DUPLICATE, IN_PROGRESS = ClaimState.NEW, ClaimState.DUPLICATE, ClaimState.IN_PROGRESS
 
 
-class Clock:
-    """A settable monotonic clock: time moves only when a test moves it, so no claim expires
-    however slowly the test runs."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+async def claimed(store: MemoryDedupeStore, key: str, lease: float = LONG) -> str:
+    claim = await store.claim(key, lease)
+    assert claim.state is NEW
+    assert claim.token is not None
+    return claim.token
 
 
-async def test_a_key_is_claimed_once() -> None:
-    store = MemoryDedupeStore(clock=Clock())
-    assert await store.claim("a", TTL) is True
-    assert await store.claim("a", TTL) is False
-    assert await store.claim("a", TTL) is False
-    assert await store.claim("b", TTL) is True
-    assert len(store) == 2
+async def state(store: MemoryDedupeStore, key: str) -> ClaimState:
+    """The state a claim finds (claiming the key for an hour if it is free)."""
+    return (await store.claim(key, LONG)).state
 
 
-async def test_release_allows_a_new_claim() -> None:
-    store = MemoryDedupeStore(clock=Clock())
-    assert await store.claim("a", TTL)
-    await store.release("a")
-    assert len(store) == 0
-    assert await store.claim("a", TTL) is True
-    assert await store.claim("a", TTL) is False
+# -- expiry on the store's clock -------------------------------------------------------------
 
 
-async def test_releasing_an_unknown_key_is_harmless() -> None:
-    store = MemoryDedupeStore(clock=Clock())
-    await store.release("never-claimed")
-    assert await store.claim("never-claimed", TTL) is True
-
-
-async def test_a_claim_expires_after_its_ttl() -> None:
+async def test_a_claim_lasts_exactly_its_lease() -> None:
     clock = Clock()
     store = MemoryDedupeStore(clock=clock)
-    assert await store.claim("a", 10.0)
-    clock.now += 9.99
-    assert await store.claim("a", 10.0) is False
-    clock.now += 0.02  # 10.01 s after the claim
-    assert await store.claim("a", 10.0) is True
-    assert await store.claim("a", 10.0) is False
+    await claimed(store, "a", 10.0)
+    clock.now = 1009.99
+    assert (await store.claim("a", 10.0)).state is IN_PROGRESS
+    clock.now = 1010.0
+    assert (await store.claim("a", 10.0)).state is NEW
+    assert (await store.claim("a", 10.0)).state is IN_PROGRESS
+
+
+async def test_extend_counts_the_new_lease_from_now() -> None:
+    clock = Clock()
+    store = MemoryDedupeStore(clock=clock)
+    token = await claimed(store, "a", 10.0)
+    clock.now = 1008.0
+    assert await store.extend("a", token, 10.0)
+    clock.now = 1017.99  # past the first lease, within the extension
+    assert await state(store, "a") is IN_PROGRESS
+    # A shorter extension shortens it.
+    assert await store.extend("a", token, 1.0)
+    clock.now = 1018.99
+    assert await state(store, "a") is NEW
+    assert not await store.extend("a", token, 10.0)
+
+
+async def test_a_commit_is_remembered_for_its_ttl_from_the_commit() -> None:
+    clock = Clock()
+    store = MemoryDedupeStore(clock=clock)
+    token = await claimed(store, "a", 10.0)
+    clock.now = 1005.0
+    assert await store.commit("a", token, 100.0)
+    clock.now = 1104.99
+    assert await state(store, "a") is DUPLICATE
+    clock.now = 1105.0
+    assert await state(store, "a") is NEW
+
+
+async def test_nothing_can_be_done_with_an_expired_claim() -> None:
+    clock = Clock()
+    store = MemoryDedupeStore(clock=clock)
+    token = await claimed(store, "a", 10.0)
+    clock.now = 1010.0
+    assert not await store.extend("a", token, 10.0)
+    assert not await store.commit("a", token, 10.0)
+    assert not await store.release("a", token)
+    assert await state(store, "a") is NEW
 
 
 async def test_expired_keys_are_forgotten() -> None:
     clock = Clock()
     store = MemoryDedupeStore(clock=clock)
     for key in "abc":
-        assert await store.claim(key, 5.0)
+        await claimed(store, key, 5.0)
     clock.now += 6
-    assert await store.claim("d", 5.0)
+    await claimed(store, "d", 5.0)
     assert len(store) == 1
+
+
+async def test_a_released_key_is_forgotten() -> None:
+    store = MemoryDedupeStore(clock=Clock())
+    token = await claimed(store, "a")
+    assert await store.release("a", token)
+    assert len(store) == 0
+
+
+# -- the capacity bound ----------------------------------------------------------------------
 
 
 async def test_the_capacity_bound_evicts_the_oldest_first() -> None:
     store = MemoryDedupeStore(capacity=3, clock=Clock())
     for key in ("first", "second", "third", "fourth"):
-        assert await store.claim(key, TTL)
+        assert await store.commit(key, await claimed(store, key), LONG)
     assert len(store) == 3
     # The three newest are still remembered...
-    assert await store.claim("fourth", TTL) is False
-    assert await store.claim("third", TTL) is False
-    assert await store.claim("second", TTL) is False
+    assert await state(store, "fourth") is DUPLICATE
+    assert await state(store, "third") is DUPLICATE
+    assert await state(store, "second") is DUPLICATE
     # ...and the oldest was forgotten, so it can be claimed again.
-    assert await store.claim("first", TTL) is True
+    assert await state(store, "first") is NEW
     assert len(store) == 3
     # Claiming it again evicted the next oldest.
-    assert await store.claim("second", TTL) is True
+    assert await state(store, "second") is NEW
+
+
+async def test_a_commit_counts_as_new_for_eviction() -> None:
+    store = MemoryDedupeStore(capacity=2, clock=Clock())
+    a = await claimed(store, "a")
+    await claimed(store, "b")
+    assert await store.commit("a", a, LONG)  # now the newest
+    await claimed(store, "c")  # evicts "b", the oldest
+    assert await state(store, "a") is DUPLICATE
+    assert await state(store, "b") is NEW
 
 
 async def test_a_reclaimed_key_counts_as_new_for_eviction() -> None:
     store = MemoryDedupeStore(capacity=2, clock=Clock())
-    await store.claim("a", TTL)
-    await store.claim("b", TTL)
-    await store.release("a")
-    await store.claim("a", TTL)  # now the newest
-    await store.claim("c", TTL)  # evicts "b", the oldest
-    assert await store.claim("a", TTL) is False
-    assert await store.claim("b", TTL) is True
+    a = await claimed(store, "a")
+    await claimed(store, "b")
+    assert await store.release("a", a)
+    await claimed(store, "a")  # now the newest
+    await claimed(store, "c")  # evicts "b", the oldest
+    assert await state(store, "a") is IN_PROGRESS
+    assert await state(store, "b") is NEW
 
 
-async def test_the_defaults_keep_at_least_ten_thousand_keys_for_a_day() -> None:
+async def test_an_evicted_claim_can_no_longer_be_committed() -> None:
+    store = MemoryDedupeStore(capacity=1, clock=Clock())
+    a = await claimed(store, "a")
+    await claimed(store, "b")
+    assert not await store.commit("a", a, LONG)
+    assert not await store.extend("a", a, LONG)
+    assert await state(store, "a") is NEW
+
+
+async def test_the_defaults() -> None:
     assert dedupe_module.DEFAULT_CAPACITY >= 10_000
-    assert dedupe_module.DEFAULT_TTL >= 24 * 60 * 60
+    # Senders retry for days.
+    assert dedupe_module.DEFAULT_TTL >= 3 * 24 * 60 * 60
+    assert 0 < dedupe_module.DEFAULT_LEASE < dedupe_module.DEFAULT_TTL
     receiver_defaults = inspect.signature(WebhookReceiver).parameters
     assert receiver_defaults["dedupe_ttl"].default == dedupe_module.DEFAULT_TTL
+    assert receiver_defaults["dedupe_lease"].default == dedupe_module.DEFAULT_LEASE
     assert receiver_defaults["dedupe"].default == "memory"
 
-    # A default store really holds DEFAULT_CAPACITY keys: the first is still a duplicate...
-    # (Its own clock, time.monotonic: no key can expire in the test, the TTL is a day.)
-    store = MemoryDedupeStore()
+
+async def test_a_default_store_remembers_ten_thousand_deliveries() -> None:
+    store = MemoryDedupeStore(clock=Clock())
     for n in range(dedupe_module.DEFAULT_CAPACITY):
-        assert await store.claim(f"key-{n}", dedupe_module.DEFAULT_TTL)
-    assert await store.claim("key-0", dedupe_module.DEFAULT_TTL) is False
+        key = f"key-{n}"
+        assert await store.commit(key, await claimed(store, key), dedupe_module.DEFAULT_TTL)
+    # The first is still a duplicate...
+    assert await state(store, "key-0") is DUPLICATE
     # ...until one more key pushes it out.
-    assert await store.claim("one-more", dedupe_module.DEFAULT_TTL)
-    assert await store.claim("key-0", dedupe_module.DEFAULT_TTL) is True
+    await claimed(store, "one-more")
+    assert await state(store, "key-0") is NEW
 
 
 @pytest.mark.parametrize("capacity", [0, -1, True, 1.5, "10"], ids=repr)
@@ -129,37 +190,41 @@ def test_an_invalid_capacity_raises(capacity: object) -> None:
         MemoryDedupeStore(capacity=capacity)  # type: ignore[arg-type]
 
 
-def test_delivery_key_lower_cases_the_verb() -> None:
-    key = delivery_key("legalEntities.created", HASH)
-    assert key == f"legalentities.created:{HASH}"
-    assert delivery_key("LEGALENTITIES.CREATED", HASH) == key
-    assert delivery_key(" LegalEntities.Created ", HASH) == key
-    assert delivery_key("legalEntities.created", HASH[::-1]) != key
-    assert delivery_key("finance.entry.created", HASH) != key
+# -- keys, claims and the protocol -----------------------------------------------------------
 
 
-def test_memory_store_satisfies_the_protocol() -> None:
+def test_delivery_key_is_the_body_hash_alone() -> None:
+    assert delivery_key(HASH) == f"sha256:{HASH}"
+    assert delivery_key(HASH[::-1]) != delivery_key(HASH)
+
+
+def test_a_claim_never_shows_its_token() -> None:
+    claim = Claim(ClaimState.NEW, "the-secret-token")
+    assert "the-secret-token" not in repr(claim)
+    assert Claim(ClaimState.DUPLICATE).token is None
+
+
+def test_the_protocol_needs_every_method() -> None:
     assert isinstance(MemoryDedupeStore(), DedupeStore)
     assert not isinstance(object(), DedupeStore)
 
     class OnlyClaims:
-        async def claim(self, key: str, ttl: float) -> bool:
+        async def claim(self, key: str, lease: float) -> Claim:
+            return Claim(ClaimState.NEW, "token")
+
+        async def release(self, key: str, token: str) -> bool:
             return True
 
     assert not isinstance(OnlyClaims(), DedupeStore)
 
 
-async def test_concurrent_claims_of_one_key_succeed_once() -> None:
-    store = MemoryDedupeStore(clock=Clock())
-    results = await asyncio.gather(*(store.claim("same", TTL) for _ in range(50)))
-    assert results.count(True) == 1
+# -- a model of the store --------------------------------------------------------------------
 
-
-# -- a model of the store ---------------------------------------------------------------------
+DURATION = 5.0  # every lease and retention, so the oldest entry always expires first
 
 operations = st.lists(
     st.tuples(
-        st.sampled_from(["claim", "release", "tick"]),
+        st.sampled_from(["claim", "commit", "release", "stale", "tick"]),
         st.sampled_from("abcdef"),
         st.floats(min_value=0, max_value=4, allow_nan=False),
     ),
@@ -167,25 +232,51 @@ operations = st.lists(
 )
 
 
+@attrs.define
+class ModelEntry:
+    expiry: float
+    token: str | None  # None: committed
+
+
 class ModelStore:
-    """What a bounded, expiring, oldest-first store must answer (one TTL for every key)."""
+    """What a bounded, expiring, oldest-first store must answer."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.expiry: OrderedDict[str, float] = OrderedDict()
+        self.entries: OrderedDict[str, ModelEntry] = OrderedDict()
 
-    def claim(self, key: str, now: float, ttl: float) -> bool:
-        for k in [k for k, e in self.expiry.items() if e <= now]:
-            del self.expiry[k]
-        if key in self.expiry:
+    def forget_expired(self, now: float) -> None:
+        for key in [key for key, entry in self.entries.items() if entry.expiry <= now]:
+            del self.entries[key]
+
+    def claim(self, key: str, now: float) -> ClaimState:
+        self.forget_expired(now)
+        entry = self.entries.get(key)
+        if entry is not None:
+            return DUPLICATE if entry.token is None else IN_PROGRESS
+        return NEW
+
+    def add(self, key: str, now: float, token: str) -> None:
+        self.entries[key] = ModelEntry(now + DURATION, token)
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+
+    def held(self, key: str, token: str, now: float) -> bool:
+        entry = self.entries.get(key)
+        return entry is not None and entry.token == token and entry.expiry > now
+
+    def commit(self, key: str, token: str, now: float) -> bool:
+        if not self.held(key, token, now):
             return False
-        self.expiry[key] = now + ttl
-        while len(self.expiry) > self.capacity:
-            self.expiry.popitem(last=False)
+        self.entries[key] = ModelEntry(now + DURATION, None)
+        self.entries.move_to_end(key)
         return True
 
-    def release(self, key: str) -> None:
-        self.expiry.pop(key, None)
+    def release(self, key: str, token: str, now: float) -> bool:
+        if not self.held(key, token, now):
+            return False
+        del self.entries[key]
+        return True
 
 
 @settings(max_examples=150, deadline=None)
@@ -195,14 +286,33 @@ def test_the_store_behaves_like_its_model(ops: list[tuple[str, str, float]], cap
         clock = Clock()
         store = MemoryDedupeStore(capacity, clock=clock)
         model = ModelStore(capacity)
+        tokens: dict[str, str] = {}  # the last token each key was claimed with
+        stale: dict[str, str] = {}  # the one before
         for op, key, step in ops:
+            now = clock.now
+            token = tokens.get(key, "never-issued")
             if op == "tick":
                 clock.now += step
+            elif op == "claim":
+                claim = await store.claim(key, DURATION)
+                assert claim.state is model.claim(key, now)
+                if claim.state is NEW:
+                    assert claim.token is not None
+                    assert claim.token not in tokens.values()
+                    if key in tokens:
+                        stale[key] = tokens[key]
+                    tokens[key] = claim.token
+                    model.add(key, now, claim.token)
+                    assert len(store) == len(model.entries)
+            elif op == "commit":
+                assert await store.commit(key, token, DURATION) is model.commit(key, token, now)
             elif op == "release":
-                await store.release(key)
-                model.release(key)
+                assert await store.release(key, token) is model.release(key, token, now)
             else:
-                assert await store.claim(key, 5.0) == model.claim(key, clock.now, 5.0)
+                old = stale.get(key, "never-issued")
+                assert await store.release(key, old) is False
+                assert await store.commit(key, old, DURATION) is False
+                assert await store.extend(key, old, DURATION) is False
             assert len(store) <= capacity
 
     asyncio.run(scenario())

@@ -650,7 +650,7 @@ async def test_a_handler_registered_after_a_dispatch_runs_on_the_next_one() -> N
 # -- the lookup caches and the unsigned verb header ---------------------------------------
 
 
-async def test_the_lookup_caches_key_verbs_as_matched_and_skip_junk() -> None:
+async def test_a_resolved_router_grows_nothing_per_verb_and_matches_spellings_alike() -> None:
     router = WebhookRouter()
     seen: list[str] = []
 
@@ -658,18 +658,40 @@ async def test_the_lookup_caches_key_verbs_as_matched_and_skip_junk() -> None:
     async def created(event: Any, delivery: Delivery) -> None:
         seen.append(delivery.verb)
 
-    # Spellings the router matches alike share one cache entry ...
+    router.resolve()
+    table = router._table
+    assert table is not None
+    routes = len(table.routes)
     for verb in ("candidates.created", "Candidates.Created", " CANDIDATES.CREATED "):
         result = await router.dispatch(CREATED, make_delivery(verb, b"{}"))
         assert result.handled == 1
         assert router.event_type(verb) is ev.CandidateCreated
-    assert len(router._cache) == 1
-    assert len(router._types) == 1
-    # ... and verbs no sender would use (the header is not signed) are never cached.
+    # Verbs no sender would use (the header is not signed) leave no trace anywhere.
     for n in range(50):
         junk = f"x{n}" * 100
         assert (await router.dispatch(CREATED, make_delivery(junk, b"{}"))).handled == 0
         assert router.event_type(junk) is None
-    assert len(router._cache) == 1
-    assert len(router._types) == 1
+    assert router._table is table
+    assert len(table.routes) == routes
     assert len(seen) == 3
+
+
+async def test_a_resolved_router_refuses_registrations_so_none_applies_halfway() -> None:
+    router, included, calls = WebhookRouter(), WebhookRouter(), Calls()
+    router.include(included)
+    router.on(ev.CandidateCreated)(calls.handler("before"))
+    router.resolve()
+    router.resolve()  # again: nothing changes
+    late = calls.handler("late")
+    for register in (
+        lambda: router.on(ev.CandidateCreated)(late),
+        lambda: included.on("candidates.created")(late),
+        lambda: router.on_any(late),
+        lambda: included.on_unknown(late),
+        lambda: router.alias("x.y", ev.CandidateCreated),
+        lambda: router.include(WebhookRouter()),
+    ):
+        with pytest.raises(RuntimeError, match="before the application starts"):
+            register()
+    await dispatch(router, "candidates.created", {"id": 1})
+    assert calls.names() == ["before"]
