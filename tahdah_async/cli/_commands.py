@@ -528,3 +528,7 @@ async def serving(app: web.Application, host: str, port: int) -> AsyncIterator[s
         yield f"http://{bound[0]}:{bound[1]}/"
     finally:
         await runner.cleanup()
+
+
+# The inbox commands live in their own module; importing it registers them on these groups.
+from . import _inbox  # noqa: E402, F401
