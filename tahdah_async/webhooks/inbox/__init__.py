@@ -22,6 +22,8 @@ from ._base import (
     utc_now,
 )
 from ._memory import MemoryInbox
+from ._postgres import PostgresInbox
+from ._postgres import schema_sql as postgres_schema_sql
 from ._sqlite import SQLiteInbox
 from ._url import open_inbox
 
@@ -35,10 +37,12 @@ __all__ = [
     "InboxStats",
     "MemoryInbox",
     "NewDelivery",
+    "PostgresInbox",
     "SQLiteInbox",
     "Selection",
     "State",
     "StoredDelivery",
     "open_inbox",
+    "postgres_schema_sql",
     "utc_now",
 ]
