@@ -176,7 +176,9 @@ def plan() -> list[Planned]:
 
 class CountingStore(MemoryDedupeStore):
     """The in-memory store, counting claims per key so a test can see resends arrive, and
-    signalling commits so a test can send a copy once its delivery is processed."""
+    signalling commits so a test can send a copy once its delivery is processed.
+
+    ``changed`` is set at every claim (and by the wave at every answer to a resend)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -259,16 +261,19 @@ async def run_wave(
     A copy sent later waits for the event it depends on (its first copy's handler started,
     or its first copy's claim committed), then goes over a session of its own (a connection
     each), so it reaches the receiver at that stage, however long the rest of the wave queues
-    for the client's pool.
+    for the client's pool. A resend has arrived once the store saw its claim, or once it was
+    answered: either alone would hang the wave, rather than fail it, if the receiver made a
+    resend wait for its first copy or claimed it under another key.
     """
-    copies = collections.Counter(
-        delivery_key(hashlib.sha256(i.body).hexdigest())
-        for i in wave
-        if i.kind != "bad" and i.delivery in ledger.held
-    )
+    resends = collections.Counter(i.delivery for i in wave if i.when is When.STARTED)
+    answered: collections.Counter[tuple[str, int]] = collections.Counter()
+    body_key = {i.delivery: delivery_key(hashlib.sha256(i.body).hexdigest()) for i in wave}
+
+    def arrived(delivery: tuple[str, int], count: int) -> bool:
+        return store.claims[body_key[delivery]] > count or answered[delivery] == count
 
     async def release_when_resends_arrived() -> None:
-        while any(store.claims[key] < count for key, count in copies.items()):
+        while not all(arrived(delivery, count) for delivery, count in resends.items()):
             store.changed.clear()
             await store.changed.wait()
         ledger.gate.set()
@@ -280,11 +285,14 @@ async def run_wave(
         async def one(item: Planned) -> Reply:
             if item.when is When.AT_ONCE:
                 return await send(http, item)
-            if item.when is When.STARTED:
-                await ledger.started[item.delivery].wait()
-            else:
-                await store.committed[delivery_key(hashlib.sha256(item.body).hexdigest())].wait()
-            return await resend(resender, url, item)
+            if item.when is When.COMMITTED:
+                await store.committed[body_key[item.delivery]].wait()
+                return await resend(resender, url, item)
+            await ledger.started[item.delivery].wait()
+            reply = await resend(resender, url, item)
+            answered[item.delivery] += 1
+            store.changed.set()
+            return reply
 
         async with asyncio.TaskGroup() as group:
             group.create_task(release_when_resends_arrived())
