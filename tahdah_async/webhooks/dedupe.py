@@ -16,6 +16,7 @@ cannot touch the claim of the run that took over.
 from __future__ import annotations
 
 import enum
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -41,6 +42,20 @@ DEFAULT_TTL: Final = 3 * 24 * 60 * 60.0
 """How long a processed delivery is remembered, in seconds: senders may retry for days."""
 DEFAULT_LEASE: Final = 60.0
 """How long a claim lasts while its handlers run, in seconds, unless extended."""
+
+
+def check_duration(seconds: float, name: str) -> float:
+    """Return ``seconds`` as a float, if it is a positive, finite number.
+
+    Raises:
+        TypeError: not a number.
+        ValueError: zero, negative, infinite or NaN.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"{name} must be a number of seconds")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{name} must be a positive, finite number of seconds")
+    return float(seconds)
 
 
 def delivery_key(body_sha256: str) -> str:
@@ -126,6 +141,7 @@ class MemoryDedupeStore:
     # No await in any method: each is atomic on one event loop.
 
     async def claim(self, key: str, lease: float) -> Claim:
+        lease = check_duration(lease, "lease")
         now = self._clock()
         entry = self._entries.get(key)
         if entry is not None and entry.expiry > now:
@@ -139,6 +155,7 @@ class MemoryDedupeStore:
         return Claim(ClaimState.NEW, token)
 
     async def extend(self, key: str, token: str, lease: float) -> bool:
+        lease = check_duration(lease, "lease")
         entry = self._held(key, token)
         if entry is None:
             return False
@@ -146,6 +163,7 @@ class MemoryDedupeStore:
         return True
 
     async def commit(self, key: str, token: str, ttl: float) -> bool:
+        ttl = check_duration(ttl, "ttl")
         entry = self._held(key, token)
         if entry is None:
             return False

@@ -31,7 +31,7 @@ try:
 except ImportError as exc:
     raise ImportError("RedisDedupeStore needs redis-py: pip install 'tahdah-async[redis]'") from exc
 
-from .dedupe import Claim, ClaimState, new_token
+from .dedupe import Claim, ClaimState, check_duration, new_token
 
 __all__ = ["DEFAULT_PREFIX", "RedisDedupeStore"]
 
@@ -231,10 +231,7 @@ class RedisDedupeStore:
 
 
 def _millis(seconds: float, name: str) -> int:
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise TypeError(f"{name} must be a number of seconds")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{name} must be a positive, finite number of seconds")
+    seconds = check_duration(seconds, name)
     # Rounded up: a lease is never shorter than asked, and never 0 ms (which Redis refuses).
     millis = max(1, math.ceil(seconds * 1000))
     if millis > _LONGEST_MS:

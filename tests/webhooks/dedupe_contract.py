@@ -15,6 +15,7 @@ one that must not end is an hour. No test measures time.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Final, Protocol
 
@@ -193,6 +194,31 @@ class DedupeContract:
         assert (await store.claim(KEY, LONG)).state is ClaimState.NEW
 
     # -- leases and retention ------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("bad", "error"),
+        [
+            (0, ValueError),
+            (-1.0, ValueError),
+            (math.nan, ValueError),
+            (math.inf, ValueError),
+            ("5", TypeError),
+            (True, TypeError),
+            (None, TypeError),
+        ],
+        ids=["zero", "negative", "nan", "inf", "str", "bool", "none"],
+    )
+    async def test_a_duration_that_is_not_a_positive_finite_number_is_refused(
+        self, store: DedupeStore, bad: object, error: type[Exception]
+    ) -> None:
+        with pytest.raises(error, match="lease"):
+            await store.claim(KEY, bad)  # type: ignore[arg-type]
+        claim = await held(store, KEY)  # the refused claim took nothing
+        with pytest.raises(error, match="lease"):
+            await store.extend(KEY, token_of(claim), bad)  # type: ignore[arg-type]
+        with pytest.raises(error, match="ttl"):
+            await store.commit(KEY, token_of(claim), bad)  # type: ignore[arg-type]
+        assert (await store.claim(KEY, LONG)).state is ClaimState.IN_PROGRESS  # still held
 
     async def test_a_lease_ends(self, store: DedupeStore, lapse: Lapse) -> None:
         first = await store.claim(KEY, lapse.short)
