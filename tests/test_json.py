@@ -67,3 +67,38 @@ def test_a_big_integer_stays_exact() -> None:
     assert isinstance(value, int)
     assert value == 123456789012345678901234567890
     assert not math.isnan(_json.loads(b"1.5"))
+
+
+def _naive_long_run(raw: bytes) -> bool:
+    run = 0
+    for byte in raw:
+        run = run + 1 if 0x30 <= byte <= 0x39 else 0
+        if run >= 19:
+            return True
+    return False
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.text(alphabet="0123456789", min_size=1, max_size=40).map(str.encode),
+        ),
+        max_size=30,
+    )
+)
+def test_the_sampled_digit_scan_finds_every_long_run(pieces: list[bytes]) -> None:
+    raw = b"".join(pieces)
+    assert _json.has_long_digit_run(raw) is _naive_long_run(raw)
+
+
+@pytest.mark.parametrize("filler", [b"x", b"1 "], ids=["text", "dense-digits"])
+@pytest.mark.parametrize("where", [0, 17, 18, 35, 1000, -19], ids=str)
+def test_a_run_of_19_digits_is_found_wherever_it_is(filler: bytes, where: int) -> None:
+    body = bytearray(filler * 1200)
+    start = where % (len(body) - 18)
+    body[start : start + 19] = b"1" * 19
+    assert _json.has_long_digit_run(bytes(body))
+    body[start + 9] = ord(" ")  # two runs of 9 and 9: no long number any more
+    assert not _json.has_long_digit_run(bytes(body))

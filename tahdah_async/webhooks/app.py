@@ -39,8 +39,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
+from ._limits import TimeLimit, within
 from .dedupe import DEFAULT_LEASE, DEFAULT_TTL, DedupeStore
 from .inbox import Inbox
 from .pipeline import (
@@ -169,6 +170,7 @@ class WebhookReceiver:
         self._max_body_size = max_body_size
         self._drain_timeout = float(drain_timeout)
         self._body_timeout = float(body_timeout)
+        self._body_limit = TimeLimit(self._body_timeout)
         self._tasks: set[asyncio.Task[Outcome]] = set()
         self._closing = False
 
@@ -179,11 +181,12 @@ class WebhookReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Handle one request: the aiohttp handler (``app.router.add_post(path, r.handle)``)."""
-        started = time.perf_counter()
+        timed = log.isEnabledFor(logging.INFO)
+        started = time.perf_counter() if timed else 0.0
         outcome = await self._receive(request)
         if outcome.background is not None:
             self._start(outcome)
-        if log.isEnabledFor(logging.INFO):
+        if timed:
             log.info(
                 "webhook %s sha256=%s -> %d %s in %.1f ms",
                 self.pipeline.shown(outcome.verb),
@@ -297,14 +300,19 @@ class WebhookReceiver:
         refused = self.pipeline.refusal(request.headers)
         if refused is not None:
             return refused
-        try:
-            async with asyncio.timeout(self._body_timeout):
-                body = await _read(request, self._max_body_size)
-        except TimeoutError:
-            return Outcome(REQUEST_TIMEOUT, "body_timeout")
+        content = request.content
+        if content.is_eof():
+            # All of it has arrived (and been inflated, if compressed): nothing to wait for.
+            whole = content.read_nowait()
+            body = whole if len(whole) <= self._max_body_size else None
+        else:
+            try:
+                body = await within(self._body_limit, _read(request, self._max_body_size))
+            except TimeoutError:
+                return Outcome(REQUEST_TIMEOUT, "body_timeout")
         if body is None:
             return Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
-        return await self.pipeline.receive(body, request.headers)
+        return await self.pipeline.accept(body, request.headers)
 
 
 def create_webhook_app(
@@ -338,11 +346,16 @@ RECEIVER: Final = web.AppKey("tahdah_webhook_receiver", WebhookReceiver)
 
 
 async def _read(request: web.Request, limit: int) -> bytes | None:
-    # Always counted as it arrives: Content-Length is the size on the wire, and aiohttp
-    # inflates a compressed body, so only the bytes read say how large it really is.
+    content = request.content
+    if request.content_length is not None and hdrs.CONTENT_ENCODING not in request.headers:
+        # The length was checked against the limit, and aiohttp delivers exactly that many
+        # bytes: one read.
+        return await content.read()
+    # Compressed or chunked: counted as it arrives, since aiohttp inflates a compressed
+    # body and only the bytes read say how large it really is.
     chunks = []
     size = 0
-    async for chunk in request.content.iter_chunked(_CHUNK):
+    async for chunk in content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > limit:
             return None
@@ -361,6 +374,7 @@ def _answer(what: str, detail: Mapping[str, Any]) -> bytes:
     Only answers whose details are counts and limits are cached: text in an answer comes from
     the request, and caching it would let senders fill the cache with their own answers.
     """
-    if all(type(value) is int for value in detail.values()):
-        return _encoded(what, tuple(detail.items()))
+    items = tuple(detail.items())
+    if all(type(value) is int for _, value in items):
+        return _encoded(what, items)
     return json.dumps({"status": what, **detail}).encode()

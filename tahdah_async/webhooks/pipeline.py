@@ -31,7 +31,7 @@ from .dedupe import (
 )
 from .inbox import KEPT_HEADERS, Inbox, NewDelivery
 from .router import Delivery, PayloadError, WebhookRouter
-from .signature import SIGNATURE_LENGTH, Secrets, match_secret, resolve_secrets
+from .signature import SIGNATURE_LENGTH, Secrets, match_key, resolve_secrets, secret_keys
 
 __all__ = [
     "ACK_THEN_PROCESS",
@@ -139,6 +139,8 @@ class WebhookPipeline:
         self.router = router
         self.inbox = inbox
         self._secrets = secrets
+        # Fixed secrets' keys are encoded once; a callable's are read at every delivery.
+        self._keys = None if callable(secrets) else secret_keys(secrets)
         self._unknown_status = unknown_verb_status
         self._mode = mode
         self._dedupe: DedupeStore | None = dedupe
@@ -173,8 +175,19 @@ class WebhookPipeline:
         refused = self.refusal(headers)
         if refused is not None:
             return refused
-        sha256 = hashlib.sha256(body).hexdigest()
-        secret_index = match_secret(body, headers[SIGNATURE_HEADER], self._secrets)
+        return await self.accept(body, headers)
+
+    async def accept(self, body: bytes, headers: Mapping[str, str]) -> Outcome:
+        """:meth:`receive` for a request whose headers :meth:`refusal` has passed already."""
+        keys = self._keys
+        if keys is None:
+            keys = secret_keys(resolve_secrets(self._secrets))
+        secret_index = match_key(body, headers.get(SIGNATURE_HEADER), keys)
+        # The body's hash is the deduplication key; otherwise only a log line or a handler
+        # asking for it (Delivery.body_sha256, computed then) needs it.
+        sha256 = None
+        if self._dedupe is not None or self.inbox is not None or log.isEnabledFor(logging.INFO):
+            sha256 = hashlib.sha256(body).hexdigest()
         if secret_index is None:
             return Outcome(UNAUTHORIZED, "invalid_signature", sha256=sha256)
         verb = headers.get(VERB_HEADER, "").strip()
@@ -182,6 +195,7 @@ class WebhookPipeline:
             return Outcome(BAD_REQUEST, "missing_verb", sha256=sha256)
         received_at = dt.datetime.now(dt.UTC)
         if self.inbox is not None:
+            assert sha256 is not None
             return await self._store(body, headers, verb, sha256, secret_index, received_at)
         try:
             payload = _json.loads(body)
@@ -201,63 +215,61 @@ class WebhookPipeline:
             received_at=received_at,
         )
         refused_unknown = self._unknown_status == NOT_FOUND and self.router.is_unknown(verb, event)
-        if self._dedupe is None:
-            return await self._proceed(event, delivery, None, None, refused_unknown)
-        key = delivery_key(sha256)
-        try:
-            claim = await self._dedupe.claim(key, self._lease)
-        except Exception:
-            log.exception("the webhook dedupe store failed to claim a delivery")
-            return Outcome(UNAVAILABLE, "dedupe_unavailable", {}, verb, sha256, RETRY_AFTER)
-        if claim.state is ClaimState.DUPLICATE:
-            return Outcome(OK, "duplicate", verb=verb, sha256=sha256)
-        if claim.state is ClaimState.IN_PROGRESS:
-            if self._mode == ACK_THEN_PROCESS:  # the first was acknowledged already
+        key = token = None
+        if self._dedupe is not None:
+            assert sha256 is not None
+            key = delivery_key(sha256)
+            try:
+                claim = await self._dedupe.claim(key, self._lease)
+            except Exception:
+                log.exception("the webhook dedupe store failed to claim a delivery")
+                return Outcome(UNAVAILABLE, "dedupe_unavailable", {}, verb, sha256, RETRY_AFTER)
+            if claim.state is ClaimState.DUPLICATE:
                 return Outcome(OK, "duplicate", verb=verb, sha256=sha256)
-            # The run in progress may still fail, and its 500 may reach nobody: the sender
-            # must come back rather than hear "done" now.
-            return Outcome(CONFLICT, "in_progress", {}, verb, sha256, RETRY_AFTER)
-        return await self._proceed(event, delivery, key, claim.token, refused_unknown)
+            if claim.state is ClaimState.IN_PROGRESS:
+                if self._mode == ACK_THEN_PROCESS:  # the first was acknowledged already
+                    return Outcome(OK, "duplicate", verb=verb, sha256=sha256)
+                # The run in progress may still fail, and its 500 may reach nobody: the sender
+                # must come back rather than hear "done" now.
+                return Outcome(CONFLICT, "in_progress", {}, verb, sha256, RETRY_AFTER)
+            token = claim.token
+        if self._mode == ACK_THEN_PROCESS and not refused_unknown:
+            sha256 = delivery.body_sha256  # the background task's name shows it
+            run = functools.partial(self._process, event, delivery, sha256, key, token)
+            return Outcome(ACCEPTED, "accepted", {}, verb, sha256, None, run)
+        return await self._process(event, delivery, sha256, key, token)
 
-    async def _proceed(
+    async def _process(
         self,
         event: Any,
         delivery: Delivery,
+        sha256: str | None,
         key: str | None,
         token: str | None,
-        refused_unknown: bool,
     ) -> Outcome:
-        if self._mode == ACK_THEN_PROCESS and not refused_unknown:
-            run = functools.partial(self._process, event, delivery, key, token)
-            return Outcome(ACCEPTED, "accepted", {}, delivery.verb, delivery.body_sha256, None, run)
-        return await self._process(event, delivery, key, token)
-
-    async def _process(
-        self, event: Any, delivery: Delivery, key: str | None, token: str | None
-    ) -> Outcome:
-        verb, sha256 = delivery.verb, delivery.body_sha256
         keeper = None
         if self._dedupe is not None and key is not None and token is not None:
             keeper = _LeaseKeeper(self._dedupe, key, token, self._lease)
         try:
             result = await self.router.dispatch(event, delivery)
         except BaseException:
-            await self._settle(keeper, commit=False)
+            if keeper is not None:
+                await keeper.finish(commit=False, ttl=self._ttl)
             raise
-        if not result.ok:
-            await self._settle(keeper, commit=False)
-            return Outcome(
-                HANDLER_FAILED, "handler_failed", {"failed": len(result.errors)}, verb, sha256
-            )
-        if result.unknown:
-            await self._settle(keeper, commit=self._unknown_status != NOT_FOUND)
-            return Outcome(self._unknown_status, "unknown_verb", verb=verb, sha256=sha256)
-        await self._settle(keeper, commit=True)
-        return Outcome(OK, "processed", {"handlers": result.handled}, verb, sha256)
-
-    async def _settle(self, keeper: _LeaseKeeper | None, *, commit: bool) -> None:
+        verb = delivery.verb
+        if result.errors:
+            commit = False
+            detail = {"failed": len(result.errors)}
+            outcome = Outcome(HANDLER_FAILED, "handler_failed", detail, verb, sha256)
+        elif result.unknown:
+            commit = self._unknown_status != NOT_FOUND
+            outcome = Outcome(self._unknown_status, "unknown_verb", verb=verb, sha256=sha256)
+        else:
+            commit = True
+            outcome = Outcome(OK, "processed", {"handlers": result.handled}, verb, sha256)
         if keeper is not None:
             await keeper.finish(commit=commit, ttl=self._ttl)
+        return outcome
 
     async def _store(
         self,

@@ -10,14 +10,13 @@ raise.
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Callable, Iterable
 from typing import Final, TypeAlias
 
 __all__ = ["Secrets", "match_secret", "resolve_secrets", "sign", "verify_signature"]
 
 SIGNATURE_LENGTH: Final = 64
-_HEX64: Final = re.compile(r"[0-9A-Fa-f]{64}")
+_DIGEST_SIZE: Final = 32
 
 Secrets: TypeAlias = str | Iterable[str] | Callable[[], str | Iterable[str]]
 """One secret, several (during a rotation), or a callable returning the current ones."""
@@ -56,15 +55,29 @@ def match_secret(body: bytes, signature: str | None, secrets: Secrets) -> int | 
 
     A missing, empty, truncated, prefixed, non-hex or oversized ``signature`` is ``None``.
     """
+    return match_key(body, signature, secret_keys(resolve_secrets(secrets)))
+
+
+def secret_keys(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Return the HMAC keys of resolved ``secrets`` (for :func:`match_key`)."""
+    return tuple(secret.encode("utf-8") for secret in secrets)
+
+
+def match_key(body: bytes, signature: str | None, keys: tuple[bytes, ...]) -> int | None:
+    """Return the index of the key that signed ``body``, or ``None``: :func:`match_secret`
+    with the secrets' keys computed once (:func:`secret_keys`)."""
     if not isinstance(signature, str) or len(signature) != SIGNATURE_LENGTH:
         return None
-    if not _HEX64.fullmatch(signature):
+    try:
+        given = bytes.fromhex(signature)
+    except ValueError:  # not hex, or not ASCII
         return None
-    given = bytes.fromhex(signature)
+    if len(given) != _DIGEST_SIZE:  # fromhex skips whitespace: 64 characters, 32 bytes
+        return None
     found = None
-    for index, secret in enumerate(resolve_secrets(secrets)):
-        expected = hmac.digest(secret.encode(), body, "sha256")  # checked by resolve_secrets
-        # Compare against every secret, so the time taken does not say which one matched.
+    for index, key in enumerate(keys):
+        expected = hmac.digest(key, body, "sha256")
+        # Compare against every key, so the time taken does not say which one matched.
         if hmac.compare_digest(expected, given) and found is None:
             found = index
     return found

@@ -267,3 +267,17 @@ def test_match_secret_finds_the_signing_secret(secrets: list[str], pick: int, bo
     provider: Callable[[], list[str]] = lambda: secrets  # noqa: E731
     assert match_secret(body, sign(body, secrets[index]), secrets) == index
     assert match_secret(body, sign(body, secrets[index]), provider) == index
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tail=st.text(alphabet=st.sampled_from("0123456789abcdefABCDEF \t\n\x0b\r\u0663g"), min_size=2)
+)
+def test_a_signature_verifies_only_as_64_hex_characters(tail: str) -> None:
+    # The signature's last two characters replaced by anything, whitespace and non-ASCII
+    # digits included: it verifies exactly when they are the right hex digits in any case.
+    body, secret = b'{"id": 1}', "wh_shape"
+    signature = sign(body, secret)
+    header = signature[:62] + tail
+    expected = 0 if len(header) == 64 and tail.lower() == signature[62:] else None
+    assert match_secret(body, header, secret) == expected
