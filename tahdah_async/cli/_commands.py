@@ -178,7 +178,7 @@ def fake_server(
 
 @cli.group()
 def webhooks() -> None:
-    """Receive or send signed webhooks, for developing a receiver."""
+    """Receive webhooks into an inbox (serve), or send and listen to signed ones in development."""
 
 
 @webhooks.command()

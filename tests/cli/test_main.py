@@ -50,9 +50,25 @@ def test_the_installed_command_prints_its_version(command: list[str]) -> None:
         ([], "tahdah [OPTIONS] COMMAND", "Work with the Tahdah API from the command line"),
         (["demo"], "tahdah demo [OPTIONS]", "Run a whole integration offline"),
         (["fake-server"], "tahdah fake-server [OPTIONS]", "Serve a stateful fake Tahdah API"),
-        (["webhooks"], "tahdah webhooks [OPTIONS] COMMAND", "Receive or send signed webhooks"),
+        (["webhooks"], "tahdah webhooks [OPTIONS] COMMAND", "Receive webhooks into an inbox"),
         (["webhooks", "listen"], "tahdah webhooks listen [OPTIONS]", "verify their signatures"),
         (["webhooks", "send"], "tahdah webhooks send [OPTIONS]", "Sign a JSON payload"),
+        (
+            ["webhooks", "serve"],
+            "tahdah webhooks serve [OPTIONS] MODULE:ATTRIBUTE",
+            "Receive webhooks into an inbox and run them",
+        ),
+        (["inbox"], "tahdah inbox [OPTIONS] COMMAND", "Work on a webhook inbox"),
+        (
+            ["inbox", "work"],
+            "tahdah inbox work [OPTIONS] MODULE:ATTRIBUTE",
+            "Run the inbox's deliveries",
+        ),
+        (["inbox", "stats"], "tahdah inbox stats [OPTIONS]", "Count the deliveries"),
+        (["inbox", "list"], "tahdah inbox list [OPTIONS]", "List deliveries, oldest first"),
+        (["inbox", "show"], "tahdah inbox show [OPTIONS] ID", "Print one delivery as JSON"),
+        (["inbox", "replay"], "tahdah inbox replay [OPTIONS] [ID]...", "Run deliveries again"),
+        (["inbox", "purge"], "tahdah inbox purge [OPTIONS]", "Delete done (or dead) deliveries"),
         (["call"], "tahdah call [OPTIONS] OPERATION", "Call any operation of the route table"),
         (
             ["import-learners"],
@@ -94,5 +110,5 @@ async def test_no_command_shows_the_commands(cli: Cli) -> None:
     # click answers a bare group with its help, as a usage error (exit 2).
     assert ran.code == EXIT_USAGE
     listed = ran.out + ran.err
-    for command in ("call", "demo", "fake-server", "import-learners", "webhooks"):
+    for command in ("call", "demo", "fake-server", "import-learners", "inbox", "webhooks"):
         assert f"  {command} " in listed
