@@ -251,22 +251,22 @@ class WebhookPipeline:
         if self._dedupe is not None and key is not None and token is not None:
             keeper = _LeaseKeeper(self._dedupe, key, token, self._lease)
         try:
-            result = await self.router.dispatch(event, delivery)
+            handled, unknown, errors = await self.router._dispatch(event, delivery)
         except BaseException:
             if keeper is not None:
                 await keeper.finish(commit=False, ttl=self._ttl)
             raise
         verb = delivery.verb
-        if result.errors:
+        if errors:
             commit = False
-            detail = {"failed": len(result.errors)}
+            detail = {"failed": len(errors)}
             outcome = Outcome(HANDLER_FAILED, "handler_failed", detail, verb, sha256)
-        elif result.unknown:
+        elif unknown:
             commit = self._unknown_status != NOT_FOUND
             outcome = Outcome(self._unknown_status, "unknown_verb", verb=verb, sha256=sha256)
         else:
             commit = True
-            outcome = Outcome(OK, "processed", {"handlers": result.handled}, verb, sha256)
+            outcome = Outcome(OK, "processed", {"handlers": handled}, verb, sha256)
         if keeper is not None:
             await keeper.finish(commit=commit, ttl=self._ttl)
         return outcome

@@ -21,7 +21,7 @@ import cattrs
 from .._converter import converter, explain
 from .._untrusted import peer_text
 from ..models import Model
-from ._limits import TimeLimit, within
+from ._limits import TimeLimit
 from .events import VERBS, UnknownEvent
 
 __all__ = [
@@ -328,15 +328,21 @@ class WebhookRouter:
         gone) cancels the handlers and propagates; ``KeyboardInterrupt`` and ``SystemExit``
         propagate too.
         """
+        handled, unknown, errors = await self._dispatch(event, delivery)
+        return DispatchResult(event=event, handled=handled, unknown=unknown, errors=tuple(errors))
+
+    async def _dispatch(
+        self, event: Any, delivery: Delivery
+    ) -> tuple[int, bool, list[BaseException]]:
+        """:meth:`dispatch` without the result object: how many handlers ran, whether the
+        verb is unknown, and what failed handlers raised (the receiver's hot path)."""
         registrations, unknown = self._resolved().handlers(delivery.verb, event)
         errors: list[BaseException] = []
         if len(registrations) == 1:  # the common case: no task at all
             await self._run(registrations[0], event, delivery, errors)
         elif registrations:
             await _together([self._run(r, event, delivery, errors) for r in registrations])
-        return DispatchResult(
-            event=event, handled=len(registrations), unknown=unknown, errors=tuple(errors)
-        )
+        return len(registrations), unknown, errors
 
     async def _run(
         self,
@@ -352,8 +358,16 @@ class WebhookRouter:
         try:
             if limit is None:
                 await registration.handler(event, delivery)
-            else:  # asyncio.timeout's semantics, at a fraction of its cost (see _limits)
-                await within(limit, registration.handler(event, delivery), task)
+            else:
+                # within()'s steps, inline on the hottest path (asyncio.timeout's semantics).
+                run = limit.begin(task)
+                try:
+                    await registration.handler(event, delivery)
+                except BaseException as exc:
+                    if run.end() and isinstance(exc, asyncio.CancelledError):
+                        raise TimeoutError from exc
+                    raise
+                run.end()
         except BaseException as exc:
             if not _is_failure(exc, requested):
                 raise
