@@ -22,9 +22,10 @@ _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 _RUN = 19
 _LONG_NUMBER = b"0" * _RUN
 # Every run of 19 digits holds a byte at a multiple of 18: only around sampled digits can
-# there be one. A document dense with digits is cheaper to scan whole.
+# there be one. Past about one sampled digit per KiB (a list of records with ids and dates),
+# looking around each costs more than one scan of the whole document.
 _STRIDE = _RUN - 1
-_DENSE = 64
+_DENSE = 1024
 
 
 def loads(data: bytes | str) -> Any:
