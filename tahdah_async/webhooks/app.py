@@ -171,6 +171,7 @@ class WebhookReceiver:
         self._drain_timeout = float(drain_timeout)
         self._body_timeout = float(body_timeout)
         self._body_limit = TimeLimit(self._body_timeout)
+        self._too_large = Outcome(TOO_LARGE, "payload_too_large", {"limit": max_body_size})
         self._tasks: set[asyncio.Task[Outcome]] = set()
         self._closing = False
 
@@ -181,12 +182,37 @@ class WebhookReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Handle one request: the aiohttp handler (``app.router.add_post(path, r.handle)``)."""
-        timed = log.isEnabledFor(logging.INFO)
-        started = time.perf_counter() if timed else 0.0
-        outcome = await self._receive(request)
+        # The guard clauses, then the pipeline: one coroutine, since this runs per delivery.
+        started = time.perf_counter() if log.isEnabledFor(logging.INFO) else None
+        if request.method != "POST":
+            return self._respond(Outcome(METHOD_NOT_ALLOWED, "method_not_allowed"), started)
+        if self._closing:
+            return self._respond(Outcome(UNAVAILABLE, "shutting_down", retry_after=5), started)
+        length = request.content_length
+        if length is not None and length > self._max_body_size:
+            return self._respond(self._too_large, started)
+        refused = self.pipeline.refusal(request.headers)
+        if refused is not None:
+            return self._respond(refused, started)
+        content = request.content
+        if content.is_eof():
+            # All of it has arrived (and been inflated, if compressed): nothing to wait for.
+            whole = content.read_nowait()
+            body = whole if len(whole) <= self._max_body_size else None
+        else:
+            try:
+                body = await within(self._body_limit, _read(request, self._max_body_size))
+            except TimeoutError:
+                return self._respond(Outcome(REQUEST_TIMEOUT, "body_timeout"), started)
+        if body is None:
+            return self._respond(self._too_large, started)
+        return self._respond(await self.pipeline.accept(body, request.headers), started)
+
+    def _respond(self, outcome: Outcome, started: float | None) -> web.Response:
+        """The HTTP answer to ``outcome``; its log line; its background work started."""
         if outcome.background is not None:
             self._start(outcome)
-        if timed:
+        if started is not None:
             log.info(
                 "webhook %s sha256=%s -> %d %s in %.1f ms",
                 self.pipeline.shown(outcome.verb),
@@ -286,33 +312,6 @@ class WebhookReceiver:
             outcome.what,
         )
         return outcome
-
-    # -- HTTP guard clauses ----------------------------------------------------------------
-
-    async def _receive(self, request: web.Request) -> Outcome:
-        if request.method != "POST":
-            return Outcome(METHOD_NOT_ALLOWED, "method_not_allowed")
-        if self._closing:
-            return Outcome(UNAVAILABLE, "shutting_down", retry_after=5)
-        length = request.content_length
-        if length is not None and length > self._max_body_size:
-            return Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
-        refused = self.pipeline.refusal(request.headers)
-        if refused is not None:
-            return refused
-        content = request.content
-        if content.is_eof():
-            # All of it has arrived (and been inflated, if compressed): nothing to wait for.
-            whole = content.read_nowait()
-            body = whole if len(whole) <= self._max_body_size else None
-        else:
-            try:
-                body = await within(self._body_limit, _read(request, self._max_body_size))
-            except TimeoutError:
-                return Outcome(REQUEST_TIMEOUT, "body_timeout")
-        if body is None:
-            return Outcome(TOO_LARGE, "payload_too_large", {"limit": self._max_body_size})
-        return await self.pipeline.accept(body, request.headers)
 
 
 def create_webhook_app(
