@@ -16,6 +16,7 @@ __all__ = [
     "EVERYTHING",
     "KEPT_HEADERS",
     "Clock",
+    "ContextManaged",
     "Inbox",
     "InboxStats",
     "NewDelivery",
@@ -34,6 +35,28 @@ ERROR_LIMIT: Final = 2000
 """The most characters of a failure an inbox keeps as ``last_error``."""
 KEPT_HEADERS: Final = ("Webhook-Verb", "Content-Type", "User-Agent")
 """The request headers a stored delivery keeps (never ``Authorization`` or the signature)."""
+
+
+class ContextManaged:
+    """``async with inbox:`` opens the inbox on entry and closes it on exit."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 def utc_now() -> dt.datetime:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from types import MappingProxyType, TracebackType
-from typing import Final, Self
+from types import MappingProxyType
+from typing import Final
 
 import attrs
 
@@ -15,6 +15,7 @@ from ._base import (
     ERROR_LIMIT,
     EVERYTHING,
     Clock,
+    ContextManaged,
     InboxStats,
     NewDelivery,
     Selection,
@@ -30,7 +31,7 @@ _PURGEABLE: Final = (State.DONE, State.DEAD)
 _TO_RUN: Final = (State.PENDING, State.FAILED)
 
 
-class MemoryInbox:
+class MemoryInbox(ContextManaged):
     """An :class:`~tahdah_async.webhooks.inbox.Inbox` in a dict.
 
     Nothing survives the process: a crash or a restart loses every stored delivery, though
@@ -57,18 +58,6 @@ class MemoryInbox:
 
     async def close(self) -> None:
         """Do nothing: the rows stay until the object is dropped."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # No method awaits between its reads and its writes: each is atomic on the event loop.
 

@@ -11,8 +11,8 @@ import json
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from types import ModuleType, TracebackType
-from typing import Any, Final, Self
+from types import ModuleType
+from typing import Any, Final
 
 from ..._untrusted import mask
 from ._base import (
@@ -20,6 +20,7 @@ from ._base import (
     ERROR_LIMIT,
     EVERYTHING,
     Clock,
+    ContextManaged,
     InboxStats,
     NewDelivery,
     Selection,
@@ -107,7 +108,7 @@ def _ddl(schema: str, table: str, *, create_schema: bool = True) -> list[str]:
     return [s for s in statements if s]
 
 
-class PostgresInbox:
+class PostgresInbox(ContextManaged):
     """An :class:`~tahdah_async.webhooks.inbox.Inbox` in a PostgreSQL table.
 
     Any number of receivers and workers, on any hosts, may open the same table: a claim
@@ -231,18 +232,6 @@ class PostgresInbox:
         pool, self._pool = self._pool, None
         if pool is not None:
             await _close_pool(pool)
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ import math
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import aiosqlite
 
@@ -20,6 +19,7 @@ from ._base import (
     ERROR_LIMIT,
     EVERYTHING,
     Clock,
+    ContextManaged,
     InboxStats,
     NewDelivery,
     Selection,
@@ -141,7 +141,7 @@ _COUNTS: Final = "SELECT verb, state, count(*) FROM tahdah_inbox GROUP BY verb, 
 _OLDEST: Final = "SELECT min(received_at) FROM tahdah_inbox WHERE state IN ('pending', 'failed')"
 
 
-class SQLiteInbox:
+class SQLiteInbox(ContextManaged):
     """An :class:`~tahdah_async.webhooks.inbox.Inbox` in an SQLite file.
 
     Any number of receivers and workers on one host may open the same file, each process
@@ -216,18 +216,6 @@ class SQLiteInbox:
             if db is not None:
                 async with self._turn:
                     await db.close()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- writes ----------------------------------------------------------------------------
 
