@@ -1,9 +1,10 @@
-"""Handler time limits that cost a queue entry, not a timer each.
+"""Time limits (a handler's, a request body's) that cost a queue entry, not a timer each.
 
 ``asyncio.timeout`` makes an object and a timer per use: about a third of what dispatching a
-delivery to one handler costs. A :class:`TimeLimit` belongs to one registration, so every run
-under it has the same length and the runs expire in the order they began: a queue per event
-loop, with one timer for its front, does the same work.
+delivery to one handler costs. A :class:`TimeLimit` belongs to one handler registration (or
+one receiver's body reads), so every run under it has the same length and the runs expire in
+the order they began: a queue per event loop, with one timer for its front, does the same
+work.
 
 The semantics are ``asyncio.timeout``'s: an expired run's task is cancelled, and the
 ``CancelledError`` becomes ``TimeoutError`` when nothing else asked to cancel the task
