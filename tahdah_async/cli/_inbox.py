@@ -99,6 +99,51 @@ def inbox_option(*, shared: bool = True) -> Callable[[Callable[..., Any]], Calla
     )
 
 
+def filter_options(*states: State) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--state`` (one of ``states``), ``--verb``, ``--since`` and ``--until`` filters
+    that :func:`selected` turns into a :class:`Selection`."""
+    options = [
+        click.option("--state", type=click.Choice([state.value for state in states])),
+        click.option("--verb", help="Only deliveries with this verb."),
+        click.option(
+            "--since",
+            callback=_moment,
+            metavar="TIME",
+            help="Received at or after (ISO 8601, or 12h for ago).",
+        ),
+        click.option(
+            "--until",
+            callback=_moment,
+            metavar="TIME",
+            help="Received before (ISO 8601, or 12h for ago).",
+        ),
+    ]
+
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):  # applied bottom-up, shown top-down
+            command = option(command)
+        return command
+
+    return add
+
+
+def selected(
+    state: str | None,
+    verb: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    ids: tuple[int, ...] = (),
+) -> Selection:
+    """The :class:`Selection` of :func:`filter_options`' values (and ``ids``, if any)."""
+    return Selection(
+        ids=list(ids) or None,
+        state=None if state is None else State(state),
+        verb=verb,
+        received_after=since,
+        received_before=until,
+    )
+
+
 def parse_moment(text: str, now: Callable[[], dt.datetime] = utc_now) -> dt.datetime:
     """Read a time: ISO 8601 (UTC when it has no offset), or a duration ago (``7d``, ``12h``).
 
@@ -448,17 +493,7 @@ def stats_json(counted: InboxStats) -> dict[str, Any]:
 
 @inbox_group.command("list")
 @inbox_option()
-@click.option("--state", type=click.Choice([state.value for state in State]))
-@click.option("--verb", help="Only deliveries with this verb.")
-@click.option(
-    "--since",
-    callback=_moment,
-    metavar="TIME",
-    help="Received at or after (ISO 8601, or 12h for ago).",
-)
-@click.option(
-    "--until", callback=_moment, metavar="TIME", help="Received before (ISO 8601, or 12h for ago)."
-)
+@filter_options(*State)
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--after", "after_id", default=0, type=click.IntRange(0), help="Ids above this.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
@@ -473,12 +508,7 @@ def list_rows(
     as_json: bool,
 ) -> None:
     """List deliveries, oldest first: id, state, attempts, verb, when received, last error."""
-    selection = Selection(
-        state=None if state is None else State(state),
-        verb=verb,
-        received_after=since,
-        received_before=until,
-    )
+    selection = selected(state, verb, since, until)
 
     async def fetch() -> list[StoredDelivery]:
         async with opened(inbox_url) as inbox:
@@ -563,19 +593,7 @@ def row_json(row: StoredDelivery) -> dict[str, Any]:
 @inbox_group.command()
 @click.argument("ids", nargs=-1, type=click.IntRange(1), metavar="[ID]...")
 @inbox_option()
-@click.option(
-    "--state", type=click.Choice([State.DEAD.value, State.FAILED.value, State.DONE.value])
-)
-@click.option("--verb", help="Only deliveries with this verb.")
-@click.option(
-    "--since",
-    callback=_moment,
-    metavar="TIME",
-    help="Received at or after (ISO 8601, or 12h for ago).",
-)
-@click.option(
-    "--until", callback=_moment, metavar="TIME", help="Received before (ISO 8601, or 12h for ago)."
-)
+@filter_options(State.DEAD, State.FAILED, State.DONE)
 @click.option("--all", "everything", is_flag=True, help="Replay every done, failed or dead one.")
 def replay(
     ids: tuple[int, ...],
@@ -591,13 +609,7 @@ def replay(
     Done, failed and dead deliveries become pending, with their attempts reset (those
     being run are left alone); a worker runs them.
     """
-    selection = Selection(
-        ids=list(ids) or None,
-        state=None if state is None else State(state),
-        verb=verb,
-        received_after=since,
-        received_before=until,
-    )
+    selection = selected(state, verb, since, until, ids)
     if selection == Selection() and not everything:
         raise click.UsageError(
             "say what to replay: IDs, --state, --verb, --since or --until (or --all for all)"
