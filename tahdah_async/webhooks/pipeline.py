@@ -27,6 +27,7 @@ from .dedupe import (
     ClaimState,
     DedupeStore,
     MemoryDedupeStore,
+    check_duration,
     delivery_key,
 )
 from .inbox import KEPT_HEADERS, Inbox, NewDelivery
@@ -129,11 +130,8 @@ class WebhookPipeline:
             dedupe = MemoryDedupeStore()
         elif dedupe is not None and not isinstance(dedupe, DedupeStore):
             raise TypeError("dedupe must be a DedupeStore, 'memory' or None")
-        for name, value in (("dedupe_ttl", dedupe_ttl), ("dedupe_lease", dedupe_lease)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number")
-            if not 0 < value < float("inf"):
-                raise ValueError(f"{name} must be positive and finite")
+        ttl = check_duration(dedupe_ttl, "dedupe_ttl")
+        lease = check_duration(dedupe_lease, "dedupe_lease")
         if authorization is not None and not authorization:
             raise ValueError("authorization must not be empty")
         self.router = router
@@ -144,8 +142,8 @@ class WebhookPipeline:
         self._unknown_status = unknown_verb_status
         self._mode = mode
         self._dedupe: DedupeStore | None = dedupe
-        self._ttl = float(dedupe_ttl)
-        self._lease = float(dedupe_lease)
+        self._ttl = ttl
+        self._lease = lease
         self._authorization = authorization.encode() if authorization else None
         self._on_stored = on_stored
 

@@ -1143,3 +1143,23 @@ async def test_deliveries_during_shutdown_are_refused_with_503() -> None:
     check(reply, 503, "shutting_down")
     assert reply.headers["Retry-After"] == "5"
     assert recorder.ran == 0
+
+
+@pytest.mark.parametrize("option", ["dedupe_ttl", "dedupe_lease"])
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (0, ValueError),
+        (-5, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("60", TypeError),
+        (True, TypeError),
+    ],
+    ids=["zero", "negative", "nan", "inf", "str", "bool"],
+)
+def test_a_dedupe_duration_that_is_not_a_positive_finite_number_is_refused(
+    option: str, bad: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=option):
+        WebhookReceiver(WebhookRouter(), SECRET, **{option: bad})  # type: ignore[arg-type]
