@@ -658,6 +658,38 @@ class InboxContract:
         assert ids_of(await inbox.rows()) == [dead, failed]
         assert old not in ids_of(await inbox.rows())
 
+    # -- arguments -------------------------------------------------------------------------
+
+    async def test_naive_times_are_refused(self, inbox: Inbox) -> None:
+        naive = dt.datetime(2026, 1, 1)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await inbox.put(make_delivery(1, received_at=naive))
+        _, id = await inbox.put(make_delivery(2))
+        await inbox.claim("a", 1, LEASE)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await inbox.fail("a", id, "boom", naive)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await inbox.rows(Selection(received_after=naive))
+        assert (await inbox.stats()).by_state[State.PROCESSING] == 1
+
+    @pytest.mark.parametrize("lease", [0.0, -1.0, float("nan"), float("inf")])
+    async def test_a_lease_is_a_positive_number_of_seconds(
+        self, inbox: Inbox, lease: float
+    ) -> None:
+        with pytest.raises(ValueError, match="lease"):
+            await inbox.claim("a", 1, lease)
+        with pytest.raises(ValueError, match="lease"):
+            await inbox.extend("a", [1], lease)
+
+    async def test_a_negative_limit_is_refused(self, inbox: Inbox) -> None:
+        await inbox.put(make_delivery(1))
+        with pytest.raises(ValueError, match="limit"):
+            await inbox.claim("a", -1, LEASE)
+        with pytest.raises(ValueError, match="limit"):
+            await inbox.rows(limit=-1)
+        assert await inbox.claim("a", 0, LEASE) == []
+        assert (await inbox.stats()).by_state[State.PENDING] == 1
+
     # -- stats -----------------------------------------------------------------------------
 
     async def test_stats_of_an_empty_inbox(self, inbox: Inbox) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,6 @@ import pytest
 from tahdah_async.webhooks.inbox import (
     EVERYTHING,
     Inbox,
-    Selection,
     SQLiteInbox,
     State,
     StoredDelivery,
@@ -359,37 +357,3 @@ async def test_processes_sharing_one_file_complete_every_row_exactly_once(
 
 
 # -- arguments -----------------------------------------------------------------------------
-
-
-async def test_naive_times_are_refused(db: Path) -> None:
-    naive = dt.datetime(2026, 1, 1)
-    async with SQLiteInbox(db) as inbox:
-        with pytest.raises(ValueError, match="timezone-aware"):
-            await inbox.put(make_delivery(1, received_at=naive))
-        _, id = await inbox.put(make_delivery(2))
-        await inbox.claim("a", 1, LEASE)
-        with pytest.raises(ValueError, match="timezone-aware"):
-            await inbox.fail("a", id, "boom", naive)
-        with pytest.raises(ValueError, match="timezone-aware"):
-            await inbox.rows(Selection(received_after=naive))
-        assert (await inbox.stats()).by_state[State.PROCESSING] == 1
-
-
-@pytest.mark.parametrize("lease", [0.0, -1.0, float("nan"), float("inf")])
-async def test_a_lease_is_a_positive_number_of_seconds(db: Path, lease: float) -> None:
-    async with SQLiteInbox(db) as inbox:
-        with pytest.raises(ValueError, match="lease"):
-            await inbox.claim("a", 1, lease)
-        with pytest.raises(ValueError, match="lease"):
-            await inbox.extend("a", [1], lease)
-
-
-async def test_a_negative_limit_is_refused(db: Path) -> None:
-    async with SQLiteInbox(db) as inbox:
-        await inbox.put(make_delivery(1))
-        with pytest.raises(ValueError, match="limit"):
-            await inbox.claim("a", -1, LEASE)
-        with pytest.raises(ValueError, match="limit"):
-            await inbox.rows(limit=-1)
-        assert await inbox.claim("a", 0, LEASE) == []
-        assert (await inbox.stats()).by_state[State.PENDING] == 1

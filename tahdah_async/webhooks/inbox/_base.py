@@ -10,6 +10,8 @@ from typing import Final, Protocol, Self, runtime_checkable
 
 import attrs
 
+from ..dedupe import check_duration
+
 __all__ = [
     "DEFAULT_RETENTION",
     "ERROR_LIMIT",
@@ -23,6 +25,8 @@ __all__ = [
     "Selection",
     "State",
     "StoredDelivery",
+    "check_lease",
+    "check_limit",
     "utc_now",
 ]
 
@@ -224,3 +228,23 @@ class Inbox(Protocol):
 
     async def stats(self) -> InboxStats:
         """Count the rows by state and verb."""
+
+
+def check_lease(seconds: float) -> float:
+    """Return a lease's seconds, if they are a positive, finite number.
+
+    Raises:
+        TypeError: not a number.
+        ValueError: zero, negative, infinite or NaN.
+    """
+    return check_duration(seconds, "lease")
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a negative ``limit`` (SQLite would read it as "no limit").
+
+    Raises:
+        ValueError: ``limit`` is negative.
+    """
+    if limit < 0:
+        raise ValueError("limit must not be negative")

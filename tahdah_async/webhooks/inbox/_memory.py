@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Final
@@ -21,6 +20,8 @@ from ._base import (
     Selection,
     State,
     StoredDelivery,
+    check_lease,
+    check_limit,
     utc_now,
 )
 
@@ -86,7 +87,7 @@ class MemoryInbox(ContextManaged):
         return True, id
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[StoredDelivery]:
-        _check_limit(limit)
+        check_limit(limit)
         now = self._now()
         expires = now + _lease(lease)
         claimed: list[StoredDelivery] = []
@@ -182,7 +183,7 @@ class MemoryInbox(ContextManaged):
     async def rows(
         self, selection: Selection = EVERYTHING, *, limit: int = 100, after_id: int = 0
     ) -> list[StoredDelivery]:
-        _check_limit(limit)
+        check_limit(limit)
         found: list[StoredDelivery] = []
         for row in self._select(selection):
             if len(found) >= limit:
@@ -249,12 +250,5 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        raise ValueError("limit must not be negative")
-
-
 def _lease(seconds: float) -> dt.timedelta:
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise ValueError("a lease must be a positive number of seconds")
-    return dt.timedelta(seconds=seconds)
+    return dt.timedelta(seconds=check_lease(seconds))

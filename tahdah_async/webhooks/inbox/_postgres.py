@@ -26,6 +26,8 @@ from ._base import (
     Selection,
     State,
     StoredDelivery,
+    check_lease,
+    check_limit,
     utc_now,
 )
 from ._url import url_secrets
@@ -264,7 +266,9 @@ class PostgresInbox(ContextManaged):
                 # The row that had the key was purged in between: store this one after all.
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[StoredDelivery]:
-        if limit <= 0:
+        check_limit(limit)
+        check_lease(lease)
+        if limit == 0:
             return []
         now = self._now()
         query = (
@@ -282,6 +286,7 @@ class PostgresInbox(ContextManaged):
         return sorted((_row(r) for r in found), key=lambda row: row.id)
 
     async def extend(self, owner: str, ids: Sequence[int], lease: float) -> set[int]:
+        check_lease(lease)
         wanted = _ids(ids)
         if not wanted:
             return set()
@@ -371,7 +376,8 @@ class PostgresInbox(ContextManaged):
     async def rows(
         self, selection: Selection = EVERYTHING, *, limit: int = 100, after_id: int = 0
     ) -> list[StoredDelivery]:
-        if limit <= 0 or after_id >= _INT64.stop - 1:
+        check_limit(limit)
+        if limit == 0 or after_id >= _INT64.stop - 1:
             return []
         where = _Where(selection)
         after = where.param(max(after_id, _INT64.start))

@@ -25,6 +25,8 @@ from ._base import (
     Selection,
     State,
     StoredDelivery,
+    check_lease,
+    check_limit,
     utc_now,
 )
 
@@ -236,7 +238,7 @@ class SQLiteInbox(ContextManaged):
         return False, int(existing[0][0])
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[StoredDelivery]:
-        _check_limit(limit)
+        check_limit(limit)
         now = self._now()
         params = {"now": now, "owner": owner, "limit": limit, "expires": now + _lease(lease)}
         async with self._write() as db:
@@ -288,7 +290,7 @@ class SQLiteInbox(ContextManaged):
     async def rows(
         self, selection: Selection = EVERYTHING, *, limit: int = 100, after_id: int = 0
     ) -> list[StoredDelivery]:
-        _check_limit(limit)
+        check_limit(limit)
         where, params = _where(selection)
         params.update(after_id=after_id, limit=limit)
         async with self._read() as db:
@@ -417,16 +419,8 @@ def _json_ids(ids: Sequence[int]) -> str:
     return json.dumps([int(id) for id in ids])
 
 
-def _check_limit(limit: int) -> None:
-    # SQLite reads a negative LIMIT as "no limit".
-    if limit < 0:
-        raise ValueError("limit must not be negative")
-
-
 def _lease(seconds: float) -> int:
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise ValueError("a lease must be a positive number of seconds")
-    return round(seconds * 1_000_000)
+    return round(check_lease(seconds) * 1_000_000)
 
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
