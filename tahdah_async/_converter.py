@@ -397,6 +397,12 @@ def _inline(tp: Any, var: str, fallback: str, names: dict[str, Any], index: int)
             names[f"exact{index}"] = frozenset(rest) - {float}  # floats: the hook checks them
             inner = f"({var} if type({var}) in exact{index} else {fallback})"
         return f"(None if {var} is None else {inner})" if nullable else inner
+    if _is_sequence(tp) and typing.get_args(tp)[0] in (str, int, bool):
+        # A list of exact primitives: each item is taken as it is, and so is the list.
+        names[f"kind{index}"] = typing.get_origin(tp)
+        names[f"items{index}"] = frozenset(typing.get_args(tp)[:1])
+        exact = f"type({var}) is list and set(map(type, {var})) <= items{index}"
+        return f"(kind{index}({var}) if {exact} else {fallback})"
     if tp is float:
         # The hook refuses NaN and the infinities: only a finite float is taken as it is.
         names["isfinite"] = math.isfinite

@@ -19,6 +19,7 @@ __all__ = ["has_long_digit_run", "loads"]
 
 # Every ASCII digit becomes "0", every other byte a space: a long run of "0" is a long number.
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_NOT_DIGITS = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39)
 _RUN = 19
 _LONG_NUMBER = b"0" * _RUN
 # Every run of 19 digits holds a byte at a multiple of 18: only around sampled digits can
@@ -50,10 +51,11 @@ def has_long_digit_run(raw: bytes) -> bool:
     Linear in the sampled bytes for a document of mostly text (a long string costs a
     eighteenth of a full scan), and one full scan for a document dense with digits.
     """
-    sample = raw[::_STRIDE].translate(_DIGITS)
-    hits = sample.count(b"0")
+    sample = raw[::_STRIDE]
+    hits = len(sample.translate(None, _NOT_DIGITS))  # deleting is cheaper than counting
     if not hits:
         return False
+    sample = sample.translate(_DIGITS)
     if hits * _DENSE > len(raw):
         return _LONG_NUMBER in raw.translate(_DIGITS)
     at = sample.find(b"0")

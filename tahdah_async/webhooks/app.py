@@ -374,6 +374,7 @@ def _answer(what: str, detail: Mapping[str, Any]) -> bytes:
     the request, and caching it would let senders fill the cache with their own answers.
     """
     items = tuple(detail.items())
-    if all(type(value) is int for _, value in items):
-        return _encoded(what, items)
-    return json.dumps({"status": what, **detail}).encode()
+    for _, value in items:
+        if type(value) is not int:
+            return json.dumps({"status": what, **detail}).encode()
+    return _encoded(what, items)

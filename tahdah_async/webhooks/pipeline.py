@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import types
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final, Literal
 
@@ -31,7 +32,7 @@ from .dedupe import (
     delivery_key,
 )
 from .inbox import KEPT_HEADERS, Inbox, NewDelivery
-from .router import Delivery, PayloadError, WebhookRouter
+from .router import Delivery, PayloadError, WebhookRouter, _Registration
 from .signature import SIGNATURE_LENGTH, Secrets, match_key, resolve_secrets, secret_keys
 
 __all__ = [
@@ -68,6 +69,9 @@ _LOGGED_VERB: Final = 80
 # the rest; this bounds whatever reaches an answer, however a message was built.
 _DETAIL: Final = 4096
 
+_NONE: Final[Mapping[str, Any]] = types.MappingProxyType({})
+"""An answer's details when it has none (shared: it cannot be changed)."""
+
 Background = Callable[[], Coroutine[Any, Any, "Outcome"]]
 
 
@@ -78,7 +82,7 @@ class Outcome:
     status: int
     what: str
     """The answer's ``status`` word, such as ``processed`` or ``invalid_signature``."""
-    detail: Mapping[str, Any] = attrs.field(factory=dict)
+    detail: Mapping[str, Any] = _NONE
     verb: str | None = None
     sha256: str | None = None
     retry_after: int | None = None
@@ -200,7 +204,7 @@ class WebhookPipeline:
         except (ValueError, RecursionError):
             return Outcome(BAD_REQUEST, "invalid_json", verb=verb, sha256=sha256)
         try:
-            event = self.router.parse(verb, payload)
+            event, registrations, unknown = self.router._parse(verb, payload)
         except PayloadError as exc:
             detail = {"detail": peer_text(str(exc), secrets=self.masked(), limit=_DETAIL)}
             return Outcome(BAD_REQUEST, "invalid_payload", detail, verb, sha256)
@@ -212,7 +216,6 @@ class WebhookPipeline:
             secret_index=secret_index,
             received_at=received_at,
         )
-        refused_unknown = self._unknown_status == NOT_FOUND and self.router.is_unknown(verb, event)
         key = token = None
         if self._dedupe is not None:
             assert sha256 is not None
@@ -231,16 +234,22 @@ class WebhookPipeline:
                 # must come back rather than hear "done" now.
                 return Outcome(CONFLICT, "in_progress", {}, verb, sha256, RETRY_AFTER)
             token = claim.token
-        if self._mode == ACK_THEN_PROCESS and not refused_unknown:
+        run = functools.partial(self._process, event, delivery, registrations, unknown)
+        if self._mode == ACK_THEN_PROCESS and not (unknown and self._unknown_status == NOT_FOUND):
             sha256 = delivery.body_sha256  # the background task's name shows it
-            run = functools.partial(self._process, event, delivery, sha256, key, token)
-            return Outcome(ACCEPTED, "accepted", {}, verb, sha256, None, run)
-        return await self._process(event, delivery, sha256, key, token)
+            background = functools.partial(run, sha256, key, token)
+            return Outcome(ACCEPTED, "accepted", {}, verb, sha256, None, background)
+        if key is None:  # no claim to keep alive or settle: the handlers, then the answer
+            errors = await self.router._run_all(registrations, event, delivery)
+            return self._outcome(verb, sha256, len(registrations), unknown, errors)[1]
+        return await run(sha256, key, token)
 
     async def _process(
         self,
         event: Any,
         delivery: Delivery,
+        registrations: tuple[_Registration, ...],
+        unknown: bool,
         sha256: str | None,
         key: str | None,
         token: str | None,
@@ -249,25 +258,34 @@ class WebhookPipeline:
         if self._dedupe is not None and key is not None and token is not None:
             keeper = _LeaseKeeper(self._dedupe, key, token, self._lease)
         try:
-            handled, unknown, errors = await self.router._dispatch(event, delivery)
+            errors = await self.router._run_all(registrations, event, delivery)
         except BaseException:
             if keeper is not None:
                 await keeper.finish(commit=False, ttl=self._ttl)
             raise
-        verb = delivery.verb
-        if errors:
-            commit = False
-            detail = {"failed": len(errors)}
-            outcome = Outcome(HANDLER_FAILED, "handler_failed", detail, verb, sha256)
-        elif unknown:
-            commit = self._unknown_status != NOT_FOUND
-            outcome = Outcome(self._unknown_status, "unknown_verb", verb=verb, sha256=sha256)
-        else:
-            commit = True
-            outcome = Outcome(OK, "processed", {"handlers": handled}, verb, sha256)
+        handled = len(registrations)
+        commit, outcome = self._outcome(delivery.verb, sha256, handled, unknown, errors)
         if keeper is not None:
             await keeper.finish(commit=commit, ttl=self._ttl)
         return outcome
+
+    def _outcome(
+        self,
+        verb: str,
+        sha256: str | None,
+        handled: int,
+        unknown: bool,
+        errors: list[BaseException],
+    ) -> tuple[bool, Outcome]:
+        """What the handlers' run comes to: whether to remember the delivery as done, and
+        the answer."""
+        if errors:
+            detail = {"failed": len(errors)}
+            return False, Outcome(HANDLER_FAILED, "handler_failed", detail, verb, sha256)
+        if unknown:
+            commit = self._unknown_status != NOT_FOUND
+            return commit, Outcome(self._unknown_status, "unknown_verb", _NONE, verb, sha256)
+        return True, Outcome(OK, "processed", {"handlers": handled}, verb, sha256)
 
     async def _store(
         self,

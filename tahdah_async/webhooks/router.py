@@ -307,12 +307,17 @@ class WebhookRouter:
         Raises:
             PayloadError: the JSON does not fit the verb's event type.
         """
+        return self._parse(verb, payload)[0]
+
+    def _parse(self, verb: str, payload: Any) -> tuple[Any, tuple[_Registration, ...], bool]:
+        """:meth:`parse`, with the event's handlers and whether the verb is unknown (one
+        lookup for the receiver's hot path)."""
         route = self._resolved().route(verb)
         event_type = route.event_type
         if event_type is None or route.structure is None:
-            return UnknownEvent(verb=verb, data=payload)
+            return UnknownEvent(verb=verb, data=payload), route.handlers, route.unknown
         try:
-            return route.structure(payload, event_type)
+            return route.structure(payload, event_type), route.handlers, route.unknown
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
             # explain() names paths and expected types, never values: this reaches the sender.
             detail = explain(exc)
@@ -335,14 +340,20 @@ class WebhookRouter:
         self, event: Any, delivery: Delivery
     ) -> tuple[int, bool, list[BaseException]]:
         """:meth:`dispatch` without the result object: how many handlers ran, whether the
-        verb is unknown, and what failed handlers raised (the receiver's hot path)."""
+        verb is unknown, and what failed handlers raised."""
         registrations, unknown = self._resolved().handlers(delivery.verb, event)
+        return len(registrations), unknown, await self._run_all(registrations, event, delivery)
+
+    async def _run_all(
+        self, registrations: tuple[_Registration, ...], event: Any, delivery: Delivery
+    ) -> list[BaseException]:
+        """Run ``registrations`` concurrently; return what the failed ones raised."""
         errors: list[BaseException] = []
         if len(registrations) == 1:  # the common case: no task at all
             await self._run(registrations[0], event, delivery, errors)
         elif registrations:
             await _together([self._run(r, event, delivery, errors) for r in registrations])
-        return len(registrations), unknown, errors
+        return errors
 
     async def _run(
         self,

@@ -77,7 +77,7 @@ async def test_an_unbounded_payload_error_message_is_bounded_and_masked(
         raise PayloadError(hostile)
 
     router = WebhookRouter()
-    monkeypatch.setattr(router, "parse", parse)
+    monkeypatch.setattr(router, "_parse", parse)
     async with webhook_client(router) as http:
         reply = await post_signed(http, b"{}", verb=CREDITS)
     assert reply.status == 400
