@@ -709,7 +709,7 @@ PART_OF = {"inbox": "receiver"}
 
 def machine() -> dict[str, Any]:
     versions = {}
-    for package in ("aiohttp", "attrs", "cattrs", "anyio", "orjson", "yarl", "multidict"):
+    for package in ("aiohttp", "attrs", "cattrs", "anyio", "msgspec", "yarl", "multidict"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
