@@ -21,12 +21,10 @@ from tahdah_async import TahdahClient
 from tahdah_async.batch import (
     CreditChange,
     Progress,
-    ReportRow,
     Throttle,
     add_credits,
     import_learners,
     read_learners,
-    read_report,
 )
 
 
@@ -39,7 +37,6 @@ async def run(
 ) -> dict[str, int]:
     """Import the learners (resuming from ``report``), then buy their event credits."""
     learners = read_learners(learners_csv)
-    resume = previous_run(report)
     throttle = Throttle(16)
 
     def show(progress: Progress) -> None:
@@ -53,7 +50,7 @@ async def run(
         concurrency=throttle,
         chunk_size=50,
         report=report,
-        resume=resume,
+        resume=True,  # from the report of an earlier run, if there is one
         progress=show,
     )
     print()
@@ -76,11 +73,6 @@ async def run(
         concurrency=throttle,
     )
     return {"imported": new, "credit changes": credits.counts["ok"]}
-
-
-def previous_run(report: Path) -> dict[str, ReportRow] | None:
-    """The report of an earlier run, to resume from, if there is one."""
-    return read_report(report) if report.exists() else None
 
 
 async def main() -> None:

@@ -6,16 +6,24 @@
 
     result = await import_learners(
         tahdah, provider_id, experience_id, read_learners("learners.csv"),
-        concurrency=Throttle(16), report="import.csv",
+        concurrency=Throttle(16), report="import.csv", resume=True,
     )
     print(result.counts)   # {'ok': 480, 'failed': 2, 'skipped': 0, 'cancelled': 0}
 
 :func:`run_batch` and :func:`run_chunked` run any operation; :class:`Throttle` shares a
 concurrency limit that backs off when the API answers 429; :class:`ReportWriter` and
-:func:`read_report` write and read the reports that reruns resume from.
+:func:`read_report` write and read the reports that reruns resume from (``resume=True``:
+from the job's own report, when it exists; :func:`resume_rows` says what a job resumes from).
 """
 
-from ._report import DONE_OUTCOMES, ReportRow, ReportWriter, done_keys, read_report
+from ._report import (
+    DONE_OUTCOMES,
+    ReportRow,
+    ReportWriter,
+    done_keys,
+    read_report,
+    resume_rows,
+)
 from ._runner import (
     AlreadyDone,
     BatchError,
@@ -59,6 +67,7 @@ __all__ = [
     "import_learners",
     "read_learners",
     "read_report",
+    "resume_rows",
     "run_batch",
     "run_chunked",
 ]

@@ -1,7 +1,8 @@
 """Batch reports: a row per item (item, outcome, id, error), as CSV or JSON lines.
 
 Rows are written and flushed as outcomes arrive, so the report of an interrupted run says
-exactly what was done; :func:`read_report` gives it back to resume from.
+exactly what was done; :func:`read_report` gives it back, and :func:`resume_rows` turns a
+job's ``resume`` argument into the rows it resumes from.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ import attrs
 
 from ._runner import ItemResult
 
-__all__ = ["DONE_OUTCOMES", "ReportFormat", "ReportRow", "ReportWriter", "read_report"]
+__all__ = [
+    "DONE_OUTCOMES",
+    "ReportFormat",
+    "ReportRow",
+    "ReportWriter",
+    "read_report",
+    "resume_rows",
+]
 
 ReportFormat: TypeAlias = Literal["csv", "jsonl"]
 FIELDS = ("item", "outcome", "id", "error")
@@ -141,6 +149,64 @@ def read_report(
         row = _row(record, path, reader.line_num)
         rows[row.item] = row
     return rows
+
+
+def resume_rows(
+    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | bool | None,
+    *,
+    report: str | os.PathLike[str] | None = None,
+) -> Mapping[str, ReportRow]:
+    """The rows a batch job resumes from, given its ``resume`` and ``report`` arguments.
+
+    A missing report file is a first run, with nothing to resume from, so the same call
+    serves the first run and every rerun::
+
+        rows = resume_rows(True, report="import.csv")   # {} until import.csv exists
+
+    Args:
+        resume: ``True`` for the ``report`` file, a path for that report file, the rows
+            themselves (as :func:`read_report` gives them), or ``None``/``False`` to start
+            afresh.
+        report: the job's report file, which ``resume=True`` reads.
+
+    Returns:
+        The last row of each item by its key; empty when there is nothing to resume from.
+
+    Raises:
+        ValueError: ``resume=True`` without ``report``, an empty path, or an existing file
+            that is not a report (with its line number).
+        TypeError: ``resume`` of another type, or a mapping holding other than
+            :class:`ReportRow` values.
+        OSError: a path that cannot be read as a file, such as a directory.
+    """
+    if resume is None or resume is False:
+        return {}
+    if resume is True:
+        if report is None:
+            raise ValueError("resume=True resumes from the report file: pass report= too")
+        return _read_if_there(report)
+    if isinstance(resume, str | os.PathLike):
+        return _read_if_there(resume)
+    if isinstance(resume, Mapping):
+        wrong = next((row for row in resume.values() if not isinstance(row, ReportRow)), None)
+        if wrong is not None:
+            raise TypeError(
+                f"resume maps item keys to ReportRow values, not {type(wrong).__name__}"
+            )
+        return resume
+    raise TypeError(
+        "resume must be True, a report path, a mapping of ReportRow or None, "
+        f"not {type(resume).__name__}"
+    )
+
+
+def _read_if_there(path: str | os.PathLike[str]) -> dict[str, ReportRow]:
+    if not os.fspath(path):
+        raise ValueError("resume: the report path is empty")
+    try:
+        return read_report(path)
+    except FileNotFoundError:
+        return {}  # a first run: no report yet
 
 
 def done_keys(rows: Mapping[str, ReportRow]) -> set[str]:

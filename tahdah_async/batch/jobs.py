@@ -22,7 +22,7 @@ import cattrs
 from .._converter import converter, explain, to_camel
 from ..errors import AuthenticationError, ConflictError, PermissionDeniedError
 from ..models import Candidate, EventTemplateCredit, LearnerRegistration
-from ._report import ReportRow, ReportWriter, describe, read_report
+from ._report import ReportRow, ReportWriter, describe, resume_rows
 from ._runner import (
     AlreadyDone,
     BatchError,
@@ -193,7 +193,7 @@ async def import_learners(
     concurrency: Gate = 8,
     chunk_size: int = 100,
     report: str | os.PathLike[str] | None = None,
-    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | None = None,
+    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | bool | None = None,
     progress: Callable[[Progress], object] | None = None,
     fail_fast: bool = False,
 ) -> BatchResult[Learner, ImportedLearner]:
@@ -211,15 +211,20 @@ async def import_learners(
         report: a report file (CSV, or JSON lines for ``.jsonl``) written as learners finish:
             ``ok`` with the candidate id, ``created`` when only the candidate exists yet,
             ``failed`` with the error.
-        resume: an earlier run's report (or its path): done learners are skipped, created
-            ones only registered.
+        resume: what to resume from: ``True`` for the ``report`` file, the path of an
+            earlier run's report, or its rows (from :func:`read_report`). Done learners are
+            skipped and created ones only registered. A report file that does not exist yet
+            is a first run, so ``report="import.csv", resume=True`` serves every run.
         progress: called with a :class:`Progress` of learners after each outcome.
         fail_fast: stop at the first failure (a key refused with 401 or 403 always stops
             the job).
 
     Raises:
-        ValueError: a learner without a behaviour code when ``behavior`` is not given, or
-            two learners with the same key. Nothing is sent then.
+        ValueError: a learner without a behaviour code when ``behavior`` is not given, two
+            learners with the same key, ``resume=True`` without ``report``, or a ``resume``
+            file that is not a report. Nothing is sent then.
+        TypeError: a ``resume`` of another type. Nothing is sent then.
+        OSError: a ``resume`` path that cannot be read, such as a directory.
     """
     items = [item if isinstance(item, Learner) else Learner(candidate=item) for item in learners]
     keys: set[str] = set()
@@ -229,7 +234,7 @@ async def import_learners(
         keys.add(item.key)
         if item.behavior is None and behavior is None:
             raise ValueError(f"learner {item.key!r} has no behavior and no default was given")
-    rows = _resume_rows(resume)
+    rows = resume_rows(resume, report=report)
     date = registration_date or dt.date.today()
     client = _throttled(client, concurrency)
     writer = _writer(report)
@@ -392,7 +397,7 @@ async def add_credits(
     *,
     concurrency: Gate = 8,
     report: str | os.PathLike[str] | None = None,
-    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | None = None,
+    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | bool | None = None,
     progress: Callable[[Progress], object] | None = None,
     fail_fast: bool = False,
 ) -> BatchResult[CreditChange, str]:
@@ -404,11 +409,28 @@ async def add_credits(
     run did apply instead of applying it twice; such a change is ``skipped`` (the reference
     documents a reused key as an error, and a 409 for a reported key is read as that).
 
+    Args:
+        client: the client (a :class:`Throttle` given as ``concurrency`` also hears the
+            429s it retries).
+        changes: the changes, one call each.
+        concurrency: the most calls at once (an int, a limiter or a :class:`Throttle`).
+        report: a report file (CSV, or JSON lines for ``.jsonl``) written as changes go:
+            ``started`` and then ``ok`` with the idempotency key, or ``failed`` with the error.
+        resume: what to resume from: ``True`` for the ``report`` file, the path of an
+            earlier run's report, or its rows (from :func:`read_report`). A report file that
+            does not exist yet is a first run, so ``report="credits.csv", resume=True`` serves
+            every run.
+        progress: called with a :class:`Progress` of changes after each outcome.
+        fail_fast: stop at the first failure (a key refused with 401 always stops the job).
+
     Returns:
         Each change's outcome; an ``ok`` value is the idempotency key sent.
 
     Raises:
-        ValueError: two changes with the same report key. Nothing is sent then.
+        ValueError: two changes with the same report key, ``resume=True`` without
+            ``report``, or a ``resume`` file that is not a report. Nothing is sent then.
+        TypeError: a ``resume`` of another type. Nothing is sent then.
+        OSError: a ``resume`` path that cannot be read, such as a directory.
     """
     items = list(changes)
     seen: set[str] = set()
@@ -416,7 +438,7 @@ async def add_credits(
         if item.report_key in seen:
             raise ValueError(f"two credit changes have the key {item.report_key!r}")
         seen.add(item.report_key)
-    rows = _resume_rows(resume)
+    rows = resume_rows(resume, report=report)
     client = _throttled(client, concurrency)
     sent: dict[str, str] = {}  # report key -> idempotency key
     writer = _writer(report, id_of=lambda result: sent.get(result.key, ""))
@@ -477,16 +499,6 @@ class _NoReport:
 
 def _writer(report: str | os.PathLike[str] | None, **options: Any) -> ReportWriter | _NoReport:
     return ReportWriter(report, **options) if report is not None else _NoReport()
-
-
-def _resume_rows(
-    resume: Mapping[str, ReportRow] | str | os.PathLike[str] | None,
-) -> Mapping[str, ReportRow]:
-    if resume is None:
-        return {}
-    if isinstance(resume, str | os.PathLike):
-        return read_report(resume)
-    return resume
 
 
 def _throttled(client: TahdahClient, concurrency: Gate) -> TahdahClient:

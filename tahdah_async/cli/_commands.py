@@ -29,9 +29,10 @@ from ..batch import (
     BatchResult,
     LearnerFileError,
     Throttle,
+    done_keys,
     import_learners,
     read_learners,
-    read_report,
+    resume_rows,
 )
 from ..batch import Progress as BatchProgress
 from ..testing.fake import DEFAULT_SECRET, FakeTahdah
@@ -395,13 +396,13 @@ def import_learners_command(
         raise click.UsageError(
             f"learner {missing[0]!r} has no behavior column value: add one or pass --behavior"
         )
-    resume = None
-    if report is not None and report.exists():
-        try:
-            resume = read_report(report)
-        except ValueError as exc:
-            raise Failed(str(exc), EXIT_USAGE) from None
-        say(f"resuming from {report}: {sum(row.done for row in resume.values())} already done")
+    resume = report is not None  # the report is also what a rerun resumes from
+    try:
+        earlier = resume_rows(resume, report=report)
+    except ValueError as exc:
+        raise Failed(str(exc), EXIT_USAGE) from None
+    if earlier:
+        say(f"resuming from {report}: {len(done_keys(earlier))} already done")
 
     async def work() -> BatchResult[Any, Any]:
         async with TahdahClient(token, base_url=base_url) as client:

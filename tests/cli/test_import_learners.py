@@ -82,6 +82,7 @@ async def test_import_creates_and_registers_every_learner(
 
     assert ran.code == EXIT_OK, ran.err
     assert ran.err == ""
+    assert "resuming" not in ran.out  # no report yet: a first run
     assert outcomes(ran.out) == {"ok": 12}
     created = candidates_by_external_id(fake_tahdah)
     assert sorted(created) == KEYS
@@ -177,6 +178,23 @@ async def test_a_rerun_with_the_report_resumes_without_duplicates(
     assert {row["outcome"] for row in last_rows(report).values()} == {"ok", "skipped"}
 
 
+async def test_a_rerun_after_a_complete_import_sends_nothing(
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.jsonl"
+    first = await cli(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
+    assert first.code == EXIT_OK, first.err
+    before = len(fake_tahdah.requests)
+
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
+
+    assert ran.code == EXIT_OK, ran.err
+    assert f"resuming from {report}: 12 already done" in ran.out
+    assert outcomes(ran.out) == {"skipped": 12}
+    assert fake_tahdah.requests[before:] == []
+    assert len(candidates_by_external_id(fake_tahdah)) == 12
+
+
 async def test_a_missing_file_is_a_usage_error(
     cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
@@ -260,6 +278,7 @@ async def test_a_file_that_is_not_a_report_is_a_usage_error(
     assert ran.code == EXIT_USAGE
     assert "not a batch report" in ran.err
     assert fake_tahdah.requests == []
+    assert report.read_text(encoding="utf-8") == "name,value\na,1\n"  # left as it was
 
 
 @pytest.mark.parametrize(
