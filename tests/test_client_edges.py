@@ -65,9 +65,15 @@ async def test_connection_errors_do_not_chain_aiohttp_errors_holding_the_token()
 
 async def test_a_model_body_is_sent_as_it_was_checked(url: str) -> None:
     async with TahdahClient(TOKEN, base_url=url) as client:
-        await client.trust_groups.update(1, 2, {"monthlyPrice": 10, "accessRights": [1, "2"]})
+        await client.trust_groups.update(1, 2, {"monthlyPrice": 10, "accessRights": [1, 2]})
         await client.legal_entities.connect_person(1, 2, {"email": "a@example.com"})
-        await client.trust_groups.create(1, {"name": "x", "monthlyPrice": "9.5"})
+        await client.trust_groups.create(1, {"name": "x", "monthlyPrice": 9.5})
+        # A known wire field of the wrong kind is refused, never converted.
+        with pytest.raises(TypeError, match="'monthly_price' must be a number"):
+            await client.trust_groups.create(1, {"name": "x", "monthlyPrice": "9.5"})
+        with pytest.raises(TypeError, match="'access_rights' must be a list of"):
+            await client.trust_groups.update(1, 2, {"accessRights": [1, "2"]})
+    assert len(seen) == 3
     assert seen[0][2] == b'{"monthlyPrice":10.0,"accessRights":[1,2]}'
     assert seen[2][2] == b'{"name":"x","monthlyPrice":9.5}'
     assert seen[1][2] == b'{"email":"a@example.com"}'

@@ -17,7 +17,7 @@ from rich.table import Table
 from .._client import TahdahClient
 from .._retry import RetryPolicy
 from ..batch import LearnerFileError, Outcome, Throttle, import_learners, read_learners
-from ..models import EventTemplateCredit
+from ..models import BadgeRecipient, EventTemplateCredit
 from ..testing import FakeTahdah
 from ..webhooks import Delivery, WebhookRouter, create_webhook_app
 from ..webhooks.events import UnknownEvent
@@ -123,12 +123,11 @@ async def run_demo(out: Console, learners: Path | None = None) -> DemoSummary:
             step("4. A digital badge")
             first = imported.ok[0]
             assert first.value is not None
-            await tahdah.digital_badges.issue(
-                owner,
-                template,
-                candidate_id=first.value.candidate_id,
-                email=first.item.candidate.email,
+            # A registration names its candidate with a string id, a badge with an integer.
+            recipient = BadgeRecipient(
+                candidate_id=int(first.value.candidate_id), email=first.item.candidate.email
             )
+            await tahdah.digital_badges.issue(owner, template, recipient)
             out.print(f"  issued badge template {template} to {first.item.key}")
             await fake.settle()
 

@@ -1,6 +1,13 @@
 """Typed models of the Tahdah API, one module per area."""
 
 from ._base import Model
+from ._fields import (
+    BadgeRecipientFields,
+    CandidateFields,
+    LegalEntityFields,
+    PersonFields,
+    TrustGroupFields,
+)
 from .candidates import Candidate
 from .catalogue import CatalogueEntry
 from .digital_badges import BadgeRecipient, BadgeTemplate
@@ -31,8 +38,10 @@ from .trust_groups import TrustGroup, TrustGroupMember
 
 __all__ = [
     "BadgeRecipient",
+    "BadgeRecipientFields",
     "BadgeTemplate",
     "Candidate",
+    "CandidateFields",
     "CatalogueEntry",
     "Currency",
     "Entity",
@@ -45,17 +54,20 @@ __all__ = [
     "LedgerEntry",
     "LedgerHeader",
     "LegalEntity",
+    "LegalEntityFields",
     "Model",
     "Pathway",
     "PathwayType",
     "PaymentDetail",
     "PaymentItem",
     "Person",
+    "PersonFields",
     "ProblemDetails",
     "Registration",
     "RegistrationResult",
     "Role",
     "Target",
     "TrustGroup",
+    "TrustGroupFields",
     "TrustGroupMember",
 ]

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 import cattrs
 
+from .._checks import check_fields, check_id, check_ids, check_model, check_wire_fields
 from .._converter import converter, explain
 from .._decode import decode
 from .._response import Response
-from .._types import UNSET, Id
+from .._types import UNSET
 from ..errors import ResponseDecodeError
 from ..models import Model
 
@@ -50,10 +51,13 @@ def body(
     """Return a request body as a model and as wire data, checked before anything is sent.
 
     ``value`` is a model instance, a mapping of wire fields (camelCase keys; unknown keys are
-    sent as given), or ``None`` with ``fields`` as the model's keyword arguments.
+    sent as given), or ``None`` with ``fields`` as the model's keyword arguments. Every known
+    field must hold its type's kind of value already (:mod:`tahdah_async._checks`): nothing
+    is converted on the way out.
 
     Raises:
-        TypeError: a value of the wrong kind, or both ``value`` and ``fields``.
+        TypeError: a value of the wrong kind, an unknown keyword field, or both ``value`` and
+            ``fields``.
         ValueError: values that do not fit the model.
     """
     if value is not None and fields:
@@ -61,14 +65,14 @@ def body(
     if value is None:
         if not fields:
             raise TypeError(f"the {what} is required")
-        try:
-            value = model(**fields)
-        except TypeError as exc:
-            raise TypeError(f"{what}: {exc}") from None
+        check_fields(model, fields, what=what)
+        value = model(**fields)
     if isinstance(value, model):
+        check_model(value, what=what)
         data = converter.unstructure(value)
     elif isinstance(value, Mapping):
         data = dict(value)
+        check_wire_fields(model, data, what=what)
     else:
         raise TypeError(
             f"the {what} must be a {model.__name__} or a mapping, got {type(value).__name__}"
@@ -137,42 +141,6 @@ def _id(response: Response, value: Any) -> int | str:
             response=response,
         )
     return value
-
-
-def check_id(value: Id, name: str) -> Id:
-    """Return ``value`` if it is a usable id (a non-empty int or str) for a body or query.
-
-    Raises:
-        TypeError: anything else.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise TypeError(f"{name} must be a non-empty int or str id, got {value!r}")
-    return value
-
-
-def check_ids(values: Iterable[Id] | None, name: str) -> list[Id] | None:
-    """Return a non-empty list of ids (``None`` stays ``None``).
-
-    Each item must be one id: one holding ``,`` would be read as several ids where the list
-    is sent comma-separated (a query), so it is refused everywhere.
-
-    Raises:
-        TypeError: a single value (or a mapping) instead of a list, or an item that is not an
-            id.
-        ValueError: an empty list, or an item holding ``,``.
-    """
-    if values is None:
-        return None
-    if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be a list of ids, not a single value")
-    ids = [check_id(value, f"{name} item") for value in values]
-    if not ids:
-        raise ValueError(f"{name} must not be empty (pass None instead)")
-    for value in ids:
-        if "," in str(value):
-            # Sent comma-separated in a query, "1,2" would be two ids: one item, one id.
-            raise ValueError(f"{name} item {str(value)!r:.40} must not contain ','")
-    return ids
 
 
 def given(value: object) -> bool:

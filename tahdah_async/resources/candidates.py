@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from .._types import Id
-from ..models import Candidate
+from ..models import Candidate, CandidateFields
 from ._base import Resource, body, created
 
 __all__ = ["Candidates"]
@@ -18,7 +18,9 @@ class Candidates(Resource):
     __slots__ = ()
 
     async def create(
-        self, candidate: Candidate | Mapping[str, Any] | None = None, **fields: Any
+        self,
+        candidate: Candidate | Mapping[str, Any] | None = None,
+        **fields: Unpack[CandidateFields],
     ) -> Candidate:
         """Create a candidate, attached to the legal entity of the API key.
 
@@ -40,7 +42,7 @@ class Candidates(Resource):
         self,
         candidate_id: Id,
         candidate: Candidate | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[CandidateFields],
     ) -> None:
         """Update a candidate; only the fields given are sent.
 

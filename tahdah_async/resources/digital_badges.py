@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from .._decode import decode
 from .._types import Id
-from ..models import BadgeRecipient, BadgeTemplate
+from ..models import BadgeRecipient, BadgeRecipientFields, BadgeTemplate
 from ._base import Resource, body, given
 
 __all__ = ["DigitalBadges"]
@@ -23,7 +23,7 @@ class DigitalBadges(Resource):
         legal_entity_id: Id,
         badge_template_id: Id,
         learner: BadgeRecipient | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[BadgeRecipientFields],
     ) -> None:
         """Issue a badge to a learner at once.
 

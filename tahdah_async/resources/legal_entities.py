@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from .._decode import decode
 from .._types import Id
-from ..models import LegalEntity, Person
+from ..models import LegalEntity, LegalEntityFields, Person, PersonFields
 from ._base import Resource, body, check_ids, created_id, given
 
 __all__ = ["LegalEntities"]
@@ -35,7 +35,7 @@ class LegalEntities(Resource):
         owner_id: Id,
         entity: LegalEntity | Mapping[str, Any] | None = None,
         trust_group_ids: Iterable[Id] | None = None,
-        **fields: Any,
+        **fields: Unpack[LegalEntityFields],
     ) -> int | str:
         """Create a legal entity under an owner, optionally putting it into trust groups.
 
@@ -66,7 +66,7 @@ class LegalEntities(Resource):
         owner_id: Id,
         legal_entity_id: Id,
         person: Person | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[PersonFields],
     ) -> None:
         """Connect a member of staff or a candidate to a legal entity.
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from .._decode import decode
 from .._types import Id
-from ..models import TrustGroup, TrustGroupMember
+from ..models import TrustGroup, TrustGroupFields, TrustGroupMember
 from ._base import Resource, body, check_id, check_ids, created
 
 __all__ = ["TrustGroups"]
@@ -32,7 +32,7 @@ class TrustGroups(Resource):
         self,
         legal_entity_id: Id,
         group: TrustGroup | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[TrustGroupFields],
     ) -> TrustGroup:
         """Create a trust group owned by a legal entity.
 
@@ -59,7 +59,7 @@ class TrustGroups(Resource):
         legal_entity_id: Id,
         trust_group_id: Id,
         group: TrustGroup | Mapping[str, Any] | None = None,
-        **fields: Any,
+        **fields: Unpack[TrustGroupFields],
     ) -> None:
         """Update a trust group; only the fields given are sent.
 

@@ -108,7 +108,7 @@ async def test_a_whole_integration_is_heard_once_per_change(
             order_number="SO-1001",
         )
         await client.digital_badges.issue(
-            fake.owner_id, template_id, candidate_id=learners[0].id, email="ada@example.com"
+            fake.owner_id, template_id, candidate_id=id_of(learners[0]), email="ada@example.com"
         )
         await fake.settle()
 
