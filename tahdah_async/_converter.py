@@ -6,9 +6,11 @@ Rules, in order of importance:
    field carries an exact wire name (``t``, ``companynumber``; see :func:`models.wire`).
 2. **Open models.** Keys the SDK does not know are kept in ``extra`` when reading and sent back
    when writing; known fields win over ``extra`` on write.
-3. **Missing is not null.** A key that is absent stays ``UNSET`` and is never sent; a JSON
-   ``null`` becomes ``None`` and is sent as ``null``. An update therefore sends exactly what the
-   caller set, and a model read from the wire writes back the same keys.
+3. **Absent and null read alike.** A key that is absent and a JSON ``null`` both read as
+   ``None``, so a model field is a value or ``None``; a model writes only the fields that are
+   set (a field at its ``None`` or ``UNSET`` default is not sent). A request body says
+   ``null`` explicitly with a keyword or mapping that gives ``None``
+   (:func:`tahdah_async.resources._base.body`).
 4. **Dates.** ``date`` is ``YYYY-MM-DD`` (a date-time string is cut to its date);
    ``datetime`` is ISO 8601 with ``Z`` or an offset, any number of fraction digits.
 5. **Scalars are checked, not guessed.** ``int``/``float`` accept numbers and numeric strings,
@@ -277,13 +279,18 @@ class _Rules:
         }
         overrides["extra"] = override(omit=True)
         dump = make_dict_unstructure_fn(cls, self.conv, _cattrs_omit_if_default=False, **overrides)
-        names = [(f.name, wire_name(f)) for f in attrs.fields(cls) if f.name != "extra"]
+        unset = [
+            (f.name, wire_name(f))
+            for f in attrs.fields(cls)
+            if f.name != "extra" and (f.default is None or f.default is UnsetType.UNSET)
+        ]
 
         def unstructure(obj: Model) -> dict[str, Any]:
             out = dump(obj)
-            # Drop what was never given: UNSET is the default and never goes on the wire.
-            for name, key in names:
-                if getattr(obj, name) is UnsetType.UNSET:
+            # Drop what is not set: a field at its None or UNSET default is not sent.
+            for name, key in unset:
+                value = getattr(obj, name)
+                if value is None or value is UnsetType.UNSET:
                     del out[key]
             if obj.extra:
                 return {**obj.extra, **out}

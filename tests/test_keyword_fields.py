@@ -1,4 +1,4 @@
-"""Keyword bodies: typed per model (checked by mypy), and checked at run time, never coerced."""
+"""Keyword bodies and models: typed for mypy --strict on user code, checked at run time."""
 
 from __future__ import annotations
 
@@ -156,7 +156,9 @@ def test_a_wire_mapping_may_give_a_date_as_its_iso_string() -> None:
 USER_CODE = """
 from __future__ import annotations
 
-from tahdah_async import TahdahClient, TrustGroup
+import datetime as dt
+
+from tahdah_async import LearnerRegistration, TahdahClient, TrustGroup
 from tahdah_async.webhooks import Delivery, WebhookRouter, create_webhook_app
 from tahdah_async.webhooks.events import TrustGroupMemberAdded
 
@@ -166,6 +168,16 @@ router = WebhookRouter()
 @router.on(TrustGroupMemberAdded)
 async def welcome(event: TrustGroupMemberAdded, delivery: Delivery) -> None:
     print(event.trust_group_id, delivery.verb)
+
+
+async def register(client: TahdahClient) -> str:
+    ada = await client.candidates.create(first_name="Ada", email="ada@example.com")
+    if ada.id is None:
+        raise RuntimeError("no candidate id")
+    day = dt.date(2026, 1, 5)
+    learner = LearnerRegistration(candidate_id=ada.id, behavior=2, registration_date=day)
+    results = await client.learning_experiences.register_learners(1001, 42, [learner])
+    return results[0].candidate_experience_id
 
 
 async def main(client: TahdahClient) -> None:

@@ -42,7 +42,7 @@ class CandidateFields(TypedDict, total=False):
     Taken by ``candidates.create`` and ``candidates.update``.
     """
 
-    id: int | str | None
+    id: int | None
     external_id: str | None
     first_name: str | None
     last_name: str | None
@@ -86,7 +86,7 @@ class PersonFields(TypedDict, total=False):
     Taken by ``legal_entities.connect_person``.
     """
 
-    candidate_id: int | str | None
+    candidate_id: int | None
     email: str | None
     first_name: str | None
     last_name: str | None

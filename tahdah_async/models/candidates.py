@@ -6,21 +6,21 @@ import datetime as dt
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model
 
 __all__ = ["Candidate"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Candidate(Model):
     """A learner, attached to the legal entity of the API key that created it."""
 
-    id: Maybe[int | str] = UNSET
-    external_id: Maybe[str] = UNSET
+    id: int | None = None
+    """The candidate's Tahdah id: an integer, as requests send it (REFERENCE: ids)."""
+    external_id: str | None = None
     """Your own id for the learner."""
-    first_name: Maybe[str] = UNSET
-    last_name: Maybe[str] = UNSET
-    email: Maybe[str] = UNSET
-    date_of_birth: Maybe[dt.date] = UNSET
-    tags: Maybe[tuple[str, ...]] = UNSET
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    date_of_birth: dt.date | None = None
+    tags: tuple[str, ...] | None = None

@@ -6,19 +6,18 @@ import datetime as dt
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model
 
 __all__ = ["CatalogueEntry"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CatalogueEntry(Model):
     """An entry published to a catalogue."""
 
-    id: Maybe[int | str] = UNSET
-    catalogue_id: Maybe[int | str] = UNSET
-    title: Maybe[str] = UNSET
-    description: Maybe[str] = UNSET
-    published_at: Maybe[dt.datetime] = UNSET
-    price: Maybe[float] = UNSET
+    id: int | str | None = None
+    catalogue_id: int | str | None = None
+    title: str | None = None
+    description: str | None = None
+    published_at: dt.datetime | None = None
+    price: float | None = None

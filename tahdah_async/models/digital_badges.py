@@ -6,13 +6,12 @@ import datetime as dt
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model
 
 __all__ = ["BadgeRecipient", "BadgeTemplate"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BadgeRecipient(Model):
     """The learner a badge is issued to.
 
@@ -20,20 +19,20 @@ class BadgeRecipient(Model):
     no match creates a learner, and a match whose other details disagree is an error.
     """
 
-    external_id: Maybe[str] = UNSET
+    external_id: str | None = None
     """Your own id for the learner."""
-    candidate_id: Maybe[int] = UNSET
-    email: Maybe[str] = UNSET
-    first_name: Maybe[str] = UNSET
-    last_name: Maybe[str] = UNSET
-    issued_at: Maybe[dt.datetime] = UNSET
+    candidate_id: int | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    issued_at: dt.datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BadgeTemplate(Model):
     """A badge template made in the Tahdah admin UI."""
 
-    id: Maybe[int | str] = UNSET
-    name: Maybe[str] = UNSET
-    description: Maybe[str] = UNSET
-    image_url: Maybe[str] = UNSET
+    id: int | str | None = None
+    name: str | None = None
+    description: str | None = None
+    image_url: str | None = None

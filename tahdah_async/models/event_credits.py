@@ -16,7 +16,7 @@ def _non_zero(_: object, attribute: attrs.Attribute[int], value: int) -> None:
         raise ValueError(f"{attribute.name} must not be 0: positive adds credits, negative removes")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EventTemplateCredit(Model):
     """A change to one event template's credit balance (documented field names)."""
 

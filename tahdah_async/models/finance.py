@@ -10,7 +10,6 @@ import datetime as dt
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model, wire
 
 __all__ = [
@@ -26,121 +25,121 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Entity(Model):
     """A party to a ledger entry."""
 
-    name: Maybe[str] = UNSET
-    id: Maybe[int] = UNSET
-    entity_type: Maybe[int] = UNSET
+    name: str | None = None
+    id: int | None = None
+    entity_type: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InvoiceAddress(Model):
     """An invoice address; every wire name is lower case, and the town is ``t``."""
 
-    name: Maybe[str] = UNSET
-    address1: Maybe[str] = UNSET
-    address2: Maybe[str] = UNSET
-    address3: Maybe[str] = UNSET
-    town: Maybe[str] = attrs.field(default=UNSET, metadata=wire("t"))
-    county: Maybe[str] = UNSET
-    postcode: Maybe[str] = UNSET
-    country: Maybe[str] = UNSET
-    company_number: Maybe[str] = attrs.field(default=UNSET, metadata=wire("companynumber"))
-    charity_number: Maybe[str] = attrs.field(default=UNSET, metadata=wire("charitynumber"))
-    vat_number: Maybe[str] = attrs.field(default=UNSET, metadata=wire("vatnumber"))
-    website: Maybe[str] = UNSET
+    name: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    address3: str | None = None
+    town: str | None = attrs.field(default=None, metadata=wire("t"))
+    county: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+    company_number: str | None = attrs.field(default=None, metadata=wire("companynumber"))
+    charity_number: str | None = attrs.field(default=None, metadata=wire("charitynumber"))
+    vat_number: str | None = attrs.field(default=None, metadata=wire("vatnumber"))
+    website: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LedgerHeader(Model):
     """Who an entry is between, and its dates."""
 
-    beneficiary: Maybe[Entity] = UNSET
-    payer: Maybe[Entity] = UNSET
-    posted_by: Maybe[Entity] = UNSET
-    beneficiary_address: Maybe[InvoiceAddress] = UNSET
-    payer_address: Maybe[InvoiceAddress] = UNSET
-    invoice_logo: Maybe[str] = UNSET
-    invoice_payment_text: Maybe[str] = UNSET
-    created_date: Maybe[dt.datetime] = UNSET
-    due_date: Maybe[dt.datetime] = UNSET
-    posting_date: Maybe[dt.datetime] = UNSET
-    notes: Maybe[str] = UNSET
-    description: Maybe[str] = UNSET
+    beneficiary: Entity | None = None
+    payer: Entity | None = None
+    posted_by: Entity | None = None
+    beneficiary_address: InvoiceAddress | None = None
+    payer_address: InvoiceAddress | None = None
+    invoice_logo: str | None = None
+    invoice_payment_text: str | None = None
+    created_date: dt.datetime | None = None
+    due_date: dt.datetime | None = None
+    posting_date: dt.datetime | None = None
+    notes: str | None = None
+    description: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InvoiceItem(Model):
     """One line of an invoice."""
 
-    id: Maybe[int] = UNSET
-    description: Maybe[str] = UNSET
-    amount: Maybe[float] = UNSET
-    unit_cost: Maybe[float] = UNSET
-    quantity: Maybe[float] = UNSET
-    nominal_code: Maybe[str] = UNSET
-    tax: Maybe[float] = UNSET
-    tax_name: Maybe[str] = UNSET
-    item_type: Maybe[int] = UNSET
-    item_type_name: Maybe[str] = UNSET
-    date_sent: Maybe[dt.datetime] = UNSET
-    date_cancelled: Maybe[dt.datetime] = UNSET
+    id: int | None = None
+    description: str | None = None
+    amount: float | None = None
+    unit_cost: float | None = None
+    quantity: float | None = None
+    nominal_code: str | None = None
+    tax: float | None = None
+    tax_name: str | None = None
+    item_type: int | None = None
+    item_type_name: str | None = None
+    date_sent: dt.datetime | None = None
+    date_cancelled: dt.datetime | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PaymentItem(Model):
     """A payment allocated to an invoice."""
 
-    id: Maybe[int] = UNSET
-    description: Maybe[str] = UNSET
-    notes: Maybe[str] = UNSET
-    allocated_at: Maybe[dt.datetime] = UNSET
-    credit: Maybe[float] = UNSET
-    payment_method: Maybe[int] = UNSET
-    payment_status: Maybe[int] = UNSET
-    payment_reference: Maybe[str] = UNSET
+    id: int | None = None
+    description: str | None = None
+    notes: str | None = None
+    allocated_at: dt.datetime | None = None
+    credit: float | None = None
+    payment_method: int | None = None
+    payment_status: int | None = None
+    payment_reference: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InvoiceDetail(Model):
     """The invoice behind a ledger entry."""
 
-    number: Maybe[str] = UNSET
-    po_number: Maybe[str] = UNSET
-    po_document_url: Maybe[str] = UNSET
-    items: Maybe[tuple[InvoiceItem, ...]] = UNSET
-    payments: Maybe[tuple[PaymentItem, ...]] = UNSET
+    number: str | None = None
+    po_number: str | None = None
+    po_document_url: str | None = None
+    items: tuple[InvoiceItem, ...] | None = None
+    payments: tuple[PaymentItem, ...] | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PaymentDetail(Model):
     """How an entry is paid."""
 
-    payment_method: Maybe[int] = UNSET
-    payment_status: Maybe[int] = UNSET
-    payment_reference: Maybe[str] = UNSET
+    payment_method: int | None = None
+    payment_status: int | None = None
+    payment_reference: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Currency(Model):
     """A currency."""
 
-    id: Maybe[int] = UNSET
-    name: Maybe[str] = UNSET
-    symbol: Maybe[str] = UNSET
-    iso_code: Maybe[str] = UNSET
+    id: int | None = None
+    name: str | None = None
+    symbol: str | None = None
+    iso_code: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LedgerEntry(Model):
     """A finance ledger entry: an invoice or a payment."""
 
-    header: Maybe[LedgerHeader] = UNSET
-    item_type: Maybe[int] = UNSET
-    invoice_detail: Maybe[InvoiceDetail] = UNSET
-    payment_detail: Maybe[PaymentDetail] = UNSET
-    currency: Maybe[Currency] = UNSET
-    credit: Maybe[float] = UNSET
-    debit: Maybe[float] = UNSET
+    header: LedgerHeader | None = None
+    item_type: int | None = None
+    invoice_detail: InvoiceDetail | None = None
+    payment_detail: PaymentDetail | None = None
+    currency: Currency | None = None
+    credit: float | None = None
+    debit: float | None = None

@@ -6,7 +6,6 @@ import datetime as dt
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model
 
 __all__ = [
@@ -37,7 +36,7 @@ def _plain_date(_: object, attribute: attrs.Attribute[dt.date], value: dt.date) 
         raise TypeError(f"{attribute.name} must be a datetime.date, got {type(value).__name__}")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LearnerRegistration(Model):
     """One learner to register on an experience or pathway (documented body)."""
 
@@ -48,7 +47,7 @@ class LearnerRegistration(Model):
     registration_date: dt.date = attrs.field(validator=_plain_date)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RegistrationResult(Model):
     """One registration made by ``register_learners`` (documented: every value a string)."""
 
@@ -57,41 +56,41 @@ class RegistrationResult(Model):
     registration_date: dt.date
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PathwayType(Model):
     """The type of a pathway or experience (provisional fields)."""
 
-    id: Maybe[int | str] = UNSET
-    name: Maybe[str] = UNSET
+    id: int | str | None = None
+    name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LearningExperience(Model):
     """A learning experience (older docs; provisional fields)."""
 
-    id: Maybe[int | str] = UNSET
-    name: Maybe[str] = UNSET
-    pathway_type: Maybe[PathwayType] = UNSET
-    start_date: Maybe[dt.date] = UNSET
-    end_date: Maybe[dt.date] = UNSET
+    id: int | str | None = None
+    name: str | None = None
+    pathway_type: PathwayType | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Pathway(Model):
     """A learning pathway (newer docs; provisional fields)."""
 
-    id: Maybe[int | str] = UNSET
-    name: Maybe[str] = UNSET
-    pathway_type: Maybe[PathwayType] = UNSET
-    start_date: Maybe[dt.date] = UNSET
-    end_date: Maybe[dt.date] = UNSET
+    id: int | str | None = None
+    name: str | None = None
+    pathway_type: PathwayType | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Registration(Model):
     """A learner's registration on a pathway (provisional fields)."""
 
-    candidate_id: Maybe[int | str] = UNSET
-    candidate_experience_id: Maybe[int | str] = UNSET
-    experience_id: Maybe[int | str] = UNSET
-    registration_date: Maybe[dt.date] = UNSET
+    candidate_id: int | str | None = None
+    candidate_experience_id: int | str | None = None
+    experience_id: int | str | None = None
+    registration_date: dt.date | None = None

@@ -6,21 +6,20 @@ from collections.abc import Mapping
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model
 
 __all__ = ["ProblemDetails"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ProblemDetails(Model):
     """An ``application/problem+json`` body (RFC 9457), as ASP.NET writes it."""
 
-    type: Maybe[str] = UNSET
-    title: Maybe[str] = UNSET
-    status: Maybe[int] = UNSET
-    detail: Maybe[str] = UNSET
-    instance: Maybe[str] = UNSET
-    trace_id: Maybe[str] = UNSET
-    errors: Maybe[Mapping[str, tuple[str, ...]]] = UNSET
+    type: str | None = None
+    title: str | None = None
+    status: int | None = None
+    detail: str | None = None
+    instance: str | None = None
+    trace_id: str | None = None
+    errors: Mapping[str, tuple[str, ...]] | None = None
     """Validation messages by field name."""

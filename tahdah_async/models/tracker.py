@@ -6,21 +6,20 @@ import datetime as dt
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model
 
 __all__ = ["Target"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Target(Model):
     """A target a learner or legal entity is tracked against."""
 
-    id: Maybe[int | str] = UNSET
-    name: Maybe[str] = UNSET
-    target: Maybe[float] = UNSET
-    achieved: Maybe[float] = UNSET
-    due_date: Maybe[dt.date] = UNSET
-    status: Maybe[str] = UNSET
-    candidate_id: Maybe[int | str] = UNSET
+    id: int | str | None = None
+    name: str | None = None
+    target: float | None = None
+    achieved: float | None = None
+    due_date: dt.date | None = None
+    status: str | None = None
+    candidate_id: int | None = None
     """Set on ``tracker.target.updated`` webhooks."""

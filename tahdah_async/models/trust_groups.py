@@ -6,13 +6,12 @@ import datetime as dt
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ._base import Model
 
 __all__ = ["TrustGroup", "TrustGroupMember"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TrustGroup(Model):
     """A paid or free network of member organisations owned by a legal entity.
 
@@ -20,38 +19,38 @@ class TrustGroup(Model):
     is optional and only the ones set are sent.
     """
 
-    id: Maybe[int | str] = UNSET
+    id: int | str | None = None
     """The group's id, when a response carries one (provisional)."""
-    name: Maybe[str] = UNSET
-    uid: Maybe[str] = UNSET
+    name: str | None = None
+    uid: str | None = None
     """The group's UUID."""
-    monthly_price: Maybe[float] = UNSET
-    annual_price: Maybe[float] = UNSET
-    description: Maybe[str] = UNSET
-    colour_code: Maybe[str] = UNSET
+    monthly_price: float | None = None
+    annual_price: float | None = None
+    description: str | None = None
+    colour_code: str | None = None
     """A colour such as ``#1f6feb``."""
-    icon_file: Maybe[str] = UNSET
-    public_name: Maybe[str] = UNSET
-    extension_group_name: Maybe[str] = UNSET
-    members_publicly_visible: Maybe[bool] = UNSET
-    show_on_badge: Maybe[bool] = UNSET
-    show_in_details: Maybe[bool] = UNSET
-    allow_editing_in_details: Maybe[bool] = UNSET
-    parent_trust_group: Maybe[str] = UNSET
+    icon_file: str | None = None
+    public_name: str | None = None
+    extension_group_name: str | None = None
+    members_publicly_visible: bool | None = None
+    show_on_badge: bool | None = None
+    show_in_details: bool | None = None
+    allow_editing_in_details: bool | None = None
+    parent_trust_group: str | None = None
     """The UUID of the parent group."""
-    access_rights: Maybe[tuple[int, ...]] = UNSET
+    access_rights: tuple[int, ...] | None = None
     """Access-right codes; their meanings are not documented, so they stay open integers."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TrustGroupMember(Model):
     """A legal entity or candidate that belongs to a trust group (provisional fields)."""
 
-    trust_group_id: Maybe[int | str] = UNSET
-    legal_entity_id: Maybe[int | str] = UNSET
+    trust_group_id: int | str | None = None
+    legal_entity_id: int | str | None = None
     """Set for a member organisation."""
-    candidate_id: Maybe[int | str] = UNSET
+    candidate_id: int | None = None
     """Set for a member candidate."""
-    name: Maybe[str] = UNSET
-    added_at: Maybe[dt.datetime] = UNSET
-    status: Maybe[str] = UNSET
+    name: str | None = None
+    added_at: dt.datetime | None = None
+    status: str | None = None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import cattrs
 
 from .._checks import check_fields, check_id, check_ids, check_model, check_wire_fields
-from .._converter import converter, explain
+from .._converter import converter, explain, wire_name
 from .._decode import decode
 from .._response import Response
 from .._types import UNSET
@@ -53,7 +53,8 @@ def body(
     ``value`` is a model instance, a mapping of wire fields (camelCase keys; unknown keys are
     sent as given), or ``None`` with ``fields`` as the model's keyword arguments. Every known
     field must hold its type's kind of value already (:mod:`tahdah_async._checks`): nothing
-    is converted on the way out.
+    is converted on the way out. A model sends the fields that are set; a keyword or a
+    mapping key given ``None`` is sent as ``null`` (how an update clears a field).
 
     Raises:
         TypeError: a value of the wrong kind, an unknown keyword field, or both ``value`` and
@@ -66,10 +67,14 @@ def body(
         if not fields:
             raise TypeError(f"the {what} is required")
         check_fields(model, fields, what=what)
+        names = {f.name: wire_name(f) for f in attrs.fields(model)}
+        nulls = [names[name] for name, given in fields.items() if given is None]
         value = model(**fields)
+    else:
+        nulls = []
     if isinstance(value, model):
         check_model(value, what=what)
-        data = converter.unstructure(value)
+        data = {**converter.unstructure(value), **dict.fromkeys(nulls)}
     elif isinstance(value, Mapping):
         data = dict(value)
         check_wire_fields(model, data, what=what)
@@ -77,9 +82,14 @@ def body(
         raise TypeError(
             f"the {what} must be a {model.__name__} or a mapping, got {type(value).__name__}"
         )
-    # One round trip for every form: what is sent is exactly what passed the check.
+    # One round trip for every form: what is sent is exactly what passed the check, and the
+    # nulls asked for (a field that is None is otherwise not sent).
     instance = _check(model, data, what)
-    return instance, converter.unstructure(instance)
+    sent = converter.unstructure(instance)
+    for key, given in data.items():
+        if given is None:
+            sent.setdefault(key, None)
+    return instance, sent
 
 
 def bodies(
@@ -122,7 +132,15 @@ def created(response: Response, sent: M) -> M:
         return decode(response, type(sent))
     if data is None:
         return sent
-    return attrs.evolve(cast(Any, sent), id=_id(response, data))  # type: ignore[no-any-return]
+    wire = {**converter.unstructure(sent), "id": _id(response, data)}
+    try:  # the id as the model types it (a candidate's "7" is 7)
+        return converter.structure(wire, type(sent))
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        raise ResponseDecodeError(
+            f"the {response.status} response to {response.method} {response.url.path} "
+            f"carries an id that does not fit {type(sent).__name__}: {explain(exc)}",
+            response=response,
+        ) from None
 
 
 def created_id(response: Response) -> int | str:

@@ -17,7 +17,6 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from .._types import UNSET, Maybe
 from ..models import (
     Candidate,
     CatalogueEntry,
@@ -52,43 +51,43 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LegalEntityCreated(LegalEntity):
     """A legal entity was created (documented)."""
 
     VERB: ClassVar[str] = "legalEntities.created"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class LedgerEntryCreated(LedgerEntry):
     """A finance ledger entry (invoice or payment) was posted (documented)."""
 
     VERB: ClassVar[str] = "finance.entry.created"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TrustGroupMemberAdded(TrustGroupMember):
     """A member joined a trust group (older docs; verb provisional)."""
 
     VERB: ClassVar[str] = "trustGroups.member.added"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TrustGroupMemberUpdated(TrustGroupMember):
     """A trust group membership changed (verb provisional)."""
 
     VERB: ClassVar[str] = "trustGroups.member.updated"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EventCreditBalance(Model):
     """The new balance of one event template's credits (provisional fields)."""
 
-    event_template_id: Maybe[int | str] = UNSET
-    balance: Maybe[int] = UNSET
+    event_template_id: int | str | None = None
+    balance: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class EventCreditsUpdated(Model):
     """A provider allocated credits to an event: the new balances and what they were used for.
 
@@ -97,76 +96,76 @@ class EventCreditsUpdated(Model):
 
     VERB: ClassVar[str] = "eventCredits.updated"
 
-    legal_entity_id: Maybe[int | str] = UNSET
-    balances: Maybe[tuple[EventCreditBalance, ...]] = UNSET
-    usage: Maybe[Any] = UNSET
+    legal_entity_id: int | str | None = None
+    balances: tuple[EventCreditBalance, ...] | None = None
+    usage: Any | None = None
     """What the credits were used for, as sent (its shape is not documented)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CatalogueEntryCreated(CatalogueEntry):
     """An entry was published to a catalogue the subscriber owns (older docs; verb provisional)."""
 
     VERB: ClassVar[str] = "catalogue.entry.created"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CatalogueEntryPublished(CatalogueEntry):
     """An entry was published to a catalogue (newer docs; verb provisional)."""
 
     VERB: ClassVar[str] = "catalogue.entry.published"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RegistrationCreated(Registration):
     """A learner was registered on an experience or pathway (verb provisional)."""
 
     VERB: ClassVar[str] = "registrations.created"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PersonAdded(Person):
     """A person was connected to a legal entity (verb provisional)."""
 
     VERB: ClassVar[str] = "legalEntities.person.added"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RolesUpdated(Person):
     """A person's roles in a legal entity changed (verb provisional)."""
 
     VERB: ClassVar[str] = "legalEntities.roles.updated"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TrackerTargetUpdated(Target):
     """A tracker target changed for a candidate (verb provisional)."""
 
     VERB: ClassVar[str] = "tracker.target.updated"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CandidateCreated(Candidate):
     """A candidate was created (verb provisional)."""
 
     VERB: ClassVar[str] = "candidates.created"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CandidateUpdated(Candidate):
     """A candidate was updated (verb provisional)."""
 
     VERB: ClassVar[str] = "candidates.updated"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CandidateDeleted(Candidate):
     """A candidate was deleted (verb provisional)."""
 
     VERB: ClassVar[str] = "candidates.deleted"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class UnknownEvent:
     """A delivery whose verb no event type is registered for: the verb and the decoded JSON."""
 

@@ -16,7 +16,6 @@ import pytest
 
 from tahdah_async import (
     ROUTES,
-    UNSET,
     APIStatusError,
     BadgeRecipient,
     BadgeTemplate,
@@ -109,7 +108,7 @@ async def test_trust_groups_list_returns_only_the_owners_groups(
     assert all(isinstance(g, TrustGroup) for g in groups)
     assert (groups[0].monthly_price, groups[0].colour_code) == (12.5, "#1f6feb")
     assert (groups[1].members_publicly_visible, groups[1].access_rights) == (True, (1, 4))
-    assert groups[1].monthly_price is UNSET
+    assert groups[1].monthly_price is None
     assert [str(uuid.UUID(str(g.uid))) for g in groups] == [g.uid for g in groups]
     served(fake, "trust_groups.list")
 
@@ -359,7 +358,7 @@ async def test_tracker_legal_entity_targets_returns_every_target(
     assert [(t.id, t.name, t.target, t.candidate_id) for t in found] == [
         (targets[0], "Units passed", 10.0, ada),
         (targets[1], "Attendance", 95.5, bob),
-        (targets[2], "Cohort completions", 40.0, UNSET),
+        (targets[2], "Cohort completions", 40.0, None),
     ]
     assert found[2].extra == {"weighting": 2}
     served(fake, "tracker.legal_entity_targets")
@@ -491,7 +490,7 @@ async def test_pathways_list(fake: FakeTahdah, client: TahdahClient) -> None:
         (first, "First aid at work"),
         (second, "Level 3 Diploma"),
     ]
-    assert found[1].pathway_type is UNSET
+    assert found[1].pathway_type is None
     served(fake, "pathways.list")
 
 
