@@ -31,7 +31,7 @@ import datetime as dt
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -43,7 +43,17 @@ from ._types import UnsetType
 from ._untrusted import peer_text
 from .models._base import Model
 
-__all__ = ["converter", "explain", "make_converter", "to_camel", "wire_name"]
+__all__ = [
+    "Problem",
+    "StructureError",
+    "converter",
+    "explain",
+    "make_converter",
+    "problems",
+    "structure",
+    "to_camel",
+    "wire_name",
+]
 
 T = TypeVar("T")
 
@@ -422,27 +432,92 @@ def _inline(tp: Any, var: str, fallback: str, names: dict[str, Any], index: int)
     return fallback
 
 
+@attrs.frozen
+class Problem:
+    """One way a value did not fit its type: where, and what was wrong (never the value)."""
+
+    path: str
+    """Where, in Python names: ``$.roles[0].name`` (``$`` is the value itself)."""
+    wire_path: str
+    """Where, in wire names: ``roles[0].name`` (``""`` for the value itself)."""
+    message: str
+    """What was wrong, such as ``expected an integer, got a string that is not one``."""
+    missing: bool = False
+    """Whether a required field was absent."""
+
+
+def problems(error: BaseException) -> list[Problem]:
+    """Return every problem of a structuring error, each with its paths."""
+    return list(_walk(error, "$", ""))
+
+
+def _walk(error: BaseException, path: str, wire: str) -> Iterator[Problem]:
+    if isinstance(error, cattrs.ClassValidationError):
+        names = {f.name: wire_name(f) for f in attrs.fields(error.cl)}
+        with_notes, without = error.group_exceptions()
+        for inner, note in with_notes:
+            name = names.get(note.name, note.name)
+            where, wire_where = f"{path}.{note.name}", f"{wire}.{name}" if wire else name
+            if isinstance(inner, KeyError):
+                yield Problem(where, wire_where, "required field missing", missing=True)
+            else:
+                yield from _walk(inner, where, wire_where)
+        for inner in without:
+            yield from _walk(inner, path, wire)
+    elif isinstance(error, cattrs.IterableValidationError):
+        with_index, without = error.group_exceptions()
+        for inner, index_note in with_index:
+            at = f"[{index_note.index}]"
+            yield from _walk(inner, path + at, wire + at)
+        for inner in without:
+            yield from _walk(inner, path, wire)
+    else:
+        yield Problem(path, wire, str(error) or type(error).__name__, isinstance(error, KeyError))
+
+
 def explain(error: BaseException, *, limit: int = PROBLEMS_SHOWN) -> str:
     """Return a bounded one-line account of a structuring error: problems with their paths.
 
     At most ``limit`` problems are listed, each through :func:`~tahdah_async._untrusted.peer_text`
     (a path can hold a key the peer chose); the others are only counted ("... and 7,990 more
-    problems"), so the message stays short however many items were wrong. The full detail
-    stays on the error itself: ``cattrs.transform_error(error)``.
+    problems"), so the message stays short however many items were wrong. Every problem is in
+    :func:`problems` (and on :attr:`StructureError.problems`).
     """
-
-    def describe(exc: BaseException, _: Any) -> str:
-        if isinstance(exc, KeyError):
-            return "required field missing"
-        return str(exc) or type(exc).__name__
-
-    problems = cattrs.transform_error(error, format_exception=describe)
-    shown = [peer_text(problem, limit=_PROBLEM_LENGTH) for problem in problems[: max(limit, 1)]]
+    found = error.problems if isinstance(error, StructureError) else problems(error)
+    shown = [
+        peer_text(f"{problem.message} @ {problem.path}", limit=_PROBLEM_LENGTH)
+        for problem in found[: max(limit, 1)]
+    ]
     text = "; ".join(shown)
-    more = len(problems) - len(shown)
+    more = len(found) - len(shown)
     if more:
         text += f"; ... and {more:,} more problem{'' if more == 1 else 's'}"
     return text
+
+
+class StructureError(ValueError):
+    """Data that does not fit the type it was read into: every problem, with its path.
+
+    ``str()`` is the bounded account of :func:`explain`; ``problems`` has them all. The
+    messages never quote the data (they reach logs, webhook answers and error messages).
+    """
+
+    def __init__(self, into: Any, found: list[Problem]) -> None:
+        self.into = into
+        self.problems = found
+        super().__init__(explain(self))
+
+
+def structure(data: Any, into: type[T]) -> T:
+    """Read ``data`` into ``into`` with the SDK's converter: the one entry point for it.
+
+    Raises:
+        StructureError: the data does not fit (a ``ValueError``).
+    """
+    try:
+        return converter.structure(data, into)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        raise StructureError(into, problems(exc)) from exc
 
 
 def make_converter(*, strict: bool = False) -> cattrs.Converter:

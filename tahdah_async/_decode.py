@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import cattrs
-
-from ._converter import converter, explain
+from ._converter import StructureError, structure
 from ._response import Response
 from .errors import ResponseDecodeError
 
@@ -31,13 +29,11 @@ def decode(response: Response, into: type[T] | Any) -> T:
     if into is Any:
         return data  # type: ignore[no-any-return]
     try:
-        return converter.structure(data, into)  # type: ignore[no-any-return]
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        problems = explain(exc)
+        return structure(data, into)  # type: ignore[no-any-return]
+    except StructureError as exc:
         raise ResponseDecodeError(
             f"the {response.status} response to {_where(response)} does not fit "
-            f"{_type_label(into)}: "
-            f"{problems}",
+            f"{_type_label(into)}: {exc}",
             response=response,
         ) from exc
 

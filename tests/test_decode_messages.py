@@ -18,8 +18,14 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from tahdah_async import Response, ResponseDecodeError
-from tahdah_async._converter import PROBLEMS_SHOWN, converter, explain
+from tahdah_async import LearnerRegistration, Person, Response, ResponseDecodeError
+from tahdah_async._converter import (
+    PROBLEMS_SHOWN,
+    StructureError,
+    converter,
+    explain,
+    structure,
+)
 from tahdah_async._decode import decode
 from tahdah_async.cli import main
 from tahdah_async.testing._sender import WebhookSender
@@ -49,9 +55,12 @@ def test_a_decode_error_for_8000_wrong_items_has_a_short_message() -> None:
     assert message.startswith("the 200 response to GET /api/things does not fit list: ")
     assert message.count(" @ $[") == PROBLEMS_SHOWN
     assert message.endswith("; ... and 7,990 more problems")
-    # The full detail stays on the error, computed only when asked for.
-    assert isinstance(caught.value.__cause__, cattrs.BaseValidationError)
-    assert len(cattrs.transform_error(caught.value.__cause__)) == 8000
+    # Every problem stays on the error behind it, with its path.
+    cause = caught.value.__cause__
+    assert isinstance(cause, StructureError)
+    assert len(cause.problems) == 8000
+    assert cause.problems[7999].path == "$[7999]"
+    assert isinstance(cause.__cause__, cattrs.BaseValidationError)
 
 
 def test_one_problem_over_the_shown_ones_is_counted_in_the_singular() -> None:
@@ -133,3 +142,22 @@ async def test_webhooks_send_prints_a_text_answer_bounded_and_printable(
     assert shown.startswith("]0;pwned refused *** AAA")  # the escape's control bytes are gone
     assert shown.rstrip("\n").isprintable()
     assert len(shown) < 2100
+
+
+def test_structure_is_the_one_entry_point_and_its_error_has_every_problem_with_paths() -> None:
+    data = {"email": 7, "roles": [{"id": 1, "name": ["x"]}], "candidateId": "ada"}
+    with pytest.raises(StructureError) as caught:
+        structure(data, Person)
+    found = {(p.path, p.wire_path) for p in caught.value.problems}
+    assert found == {
+        ("$.candidate_id", "candidateId"),
+        ("$.roles[0].name", "roles[0].name"),
+    }
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.into is Person
+    assert str(caught.value) == explain(caught.value)
+    with pytest.raises(StructureError) as missing:
+        structure({"candidateId": 1, "behavior": 1}, LearnerRegistration)
+    (problem,) = missing.value.problems
+    assert problem.missing
+    assert (problem.path, problem.wire_path) == ("$.registration_date", "registrationDate")

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
 
-from .._converter import converter, explain, to_camel
+from .._converter import StructureError, structure, to_camel
 from ..errors import AuthenticationError, ConflictError, PermissionDeniedError
 from ..models import Candidate, EventTemplateCredit, LearnerRegistration
 from ._report import ReportRow, ReportWriter, describe, resume_rows
@@ -155,11 +154,9 @@ def _learner(row: dict[str, str], line: int, path: object) -> Learner:
     if not fields.get("external_id") and not fields.get("email"):
         raise LearnerFileError(f"{path}:{line}: the learner needs an external_id or an email")
     try:
-        candidate = converter.structure(
-            {to_camel(name): value for name, value in fields.items()}, Candidate
-        )
-    except cattrs.BaseValidationError as exc:
-        raise LearnerFileError(f"{path}:{line}: {explain(exc)}") from None
+        candidate = structure({to_camel(name): value for name, value in fields.items()}, Candidate)
+    except StructureError as exc:
+        raise LearnerFileError(f"{path}:{line}: {exc}") from None
     behavior = date = None
     if "behavior" in row:
         if not re.fullmatch(r"-?[0-9]+", row["behavior"]):

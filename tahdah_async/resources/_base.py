@@ -6,10 +6,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import cattrs
 
 from .._checks import check_fields, check_id, check_ids, check_model, check_wire_fields
-from .._converter import converter, explain, wire_name
+from .._converter import StructureError, converter, structure, wire_name
 from .._decode import decode
 from .._response import Response
 from .._types import UNSET
@@ -115,10 +114,9 @@ def bodies(
 
 def _check(model: type[M], data: dict[str, Any], what: str) -> M:
     try:
-        return converter.structure(data, model)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        problems = explain(exc)
-        raise ValueError(f"invalid {what}: {problems}") from None
+        return structure(data, model)
+    except StructureError as exc:
+        raise ValueError(f"invalid {what}: {exc}") from None
 
 
 def created(response: Response, sent: M) -> M:
@@ -134,11 +132,11 @@ def created(response: Response, sent: M) -> M:
         return sent
     wire = {**converter.unstructure(sent), "id": _id(response, data)}
     try:  # the id as the model types it (a candidate's "7" is 7)
-        return converter.structure(wire, type(sent))
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        return structure(wire, type(sent))
+    except StructureError as exc:
         raise ResponseDecodeError(
             f"the {response.status} response to {response.method} {response.url.path} "
-            f"carries an id that does not fit {type(sent).__name__}: {explain(exc)}",
+            f"carries an id that does not fit {type(sent).__name__}: {exc}",
             response=response,
         ) from None
 

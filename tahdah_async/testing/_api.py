@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
-import cattrs
 
-from .._converter import converter, wire_name
+from .._converter import StructureError, converter, structure
 from ..models import (
     BadgeRecipient,
     Candidate,
@@ -141,8 +140,8 @@ def model_body(data: Any, model: type[M], required: tuple[str, ...] = ()) -> M:
         if value is None or (isinstance(value, str) and not value.strip()):
             errors[field] = [f"The {field} field is required."]
     try:
-        instance = converter.structure(data, model)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        instance = structure(data, model)
+    except StructureError as exc:
         for where, message in wire_errors(exc):
             errors.setdefault(where or "$", []).append(message)
         raise invalid_fields(errors) from None
@@ -154,37 +153,23 @@ def model_body(data: Any, model: type[M], required: tuple[str, ...] = ()) -> M:
 def body_item(item: Any, model: type[M], field: str) -> M:
     """Check one element of a body's array against a model: 400 naming the element."""
     try:
-        return converter.structure(item, model)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        return structure(item, model)
+    except StructureError as exc:
         messages = [
             f"{where}: {message}" if where else message for where, message in wire_errors(exc)
         ]
         raise invalid_fields({field: messages}) from None
 
 
-def wire_errors(error: BaseException, path: str = "") -> Iterator[tuple[str, str]]:
+def wire_errors(error: StructureError) -> Iterator[tuple[str, str]]:
     """Yield each problem of a structuring error with its path in wire names, as the client
     sent them (``monthlyPrice``, ``roles[0].name``); the path of the value itself is ``""``."""
-    if isinstance(error, cattrs.ClassValidationError):
-        names = {f.name: wire_name(f) for f in attrs.fields(error.cl)}
-        with_notes, without = error.group_exceptions()
-        for inner, note in with_notes:
-            name = names.get(note.name, note.name)
-            where = f"{path}.{name}" if path else name
-            if isinstance(inner, KeyError):
-                yield where, f"The {name} field is required."
-            else:
-                yield from wire_errors(inner, where)
-        for inner in without:
-            yield from wire_errors(inner, path)
-    elif isinstance(error, cattrs.IterableValidationError):
-        with_index, without = error.group_exceptions()
-        for inner, index_note in with_index:
-            yield from wire_errors(inner, f"{path}[{index_note.index}]")
-        for inner in without:
-            yield from wire_errors(inner, path)
-    else:
-        yield path, str(error) or type(error).__name__
+    for problem in error.problems:
+        if problem.missing:
+            name = problem.wire_path.rpartition(".")[2]
+            yield problem.wire_path, f"The {name} field is required."
+        else:
+            yield problem.wire_path, problem.message
 
 
 def wire(instance: Model) -> dict[str, Any]:

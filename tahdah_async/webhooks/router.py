@@ -18,7 +18,7 @@ from typing import Any, TypeAlias, TypeVar, overload
 import attrs
 import cattrs
 
-from .._converter import converter, explain
+from .._converter import StructureError, converter, problems
 from .._untrusted import peer_text
 from ..models import Model
 from ._limits import TimeLimit
@@ -319,10 +319,12 @@ class WebhookRouter:
         try:
             return route.structure(payload, event_type), route.handlers, route.unknown
         except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-            # explain() names paths and expected types, never values: this reaches the sender.
-            detail = explain(exc)
-            message = f"the payload does not fit {event_type.__name__}: {detail}"
-            raise PayloadError(message) from None
+            # The cached hook is the converter's, so its errors are read as structure()'s:
+            # paths and expected types, never values (this reaches the sender).
+            detail = StructureError(event_type, problems(exc))
+            raise PayloadError(
+                f"the payload does not fit {event_type.__name__}: {detail}"
+            ) from None
 
     async def dispatch(self, event: Any, delivery: Delivery) -> DispatchResult:
         """Run every handler for ``event`` concurrently and report what happened.
