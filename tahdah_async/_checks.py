@@ -1,4 +1,6 @@
-"""Checks of what callers pass in: ids, and body fields against their model's types.
+"""Checks of what callers pass in: counts, durations, ids, and body fields against their
+model's types. Every argument of these kinds in the package is checked here, so the rules and
+the messages are the same everywhere.
 
 A body field is checked for its exact kind before anything is sent, and never converted: a
 ``str`` field given ``42`` is a ``TypeError``, not ``"42"`` on the wire. (Responses are read
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -20,9 +23,59 @@ from ._converter import wire_name
 from ._types import UNSET, Id, UnsetType
 from .models import Model
 
-__all__ = ["check_fields", "check_id", "check_ids", "check_model", "check_wire_fields"]
+__all__ = [
+    "check_count",
+    "check_fields",
+    "check_id",
+    "check_ids",
+    "check_model",
+    "check_seconds",
+    "check_wire_fields",
+]
 
 _Check = Callable[[Any], bool]
+
+
+def check_count(value: object, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int of at least ``minimum`` (a size, a limit, a count).
+
+    Raises:
+        TypeError: not an int (a bool is not one).
+        ValueError: less than ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@typing.overload
+def check_seconds(value: object, name: str) -> float: ...
+
+
+@typing.overload
+def check_seconds(value: object, name: str, *, optional: typing.Literal[True]) -> float | None: ...
+
+
+def check_seconds(value: object, name: str, *, optional: bool = False) -> float | None:
+    """Return ``value`` as a float if it is a positive, finite number of seconds.
+
+    Args:
+        optional: ``None`` (no limit) is allowed too.
+
+    Raises:
+        TypeError: not a number (a bool is not one).
+        ValueError: zero, negative, infinite or NaN.
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        allowed = " or None" if optional else ""
+        raise TypeError(f"{name} must be a number of seconds{allowed}, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
 
 
 def check_id(value: Id, name: str) -> Id:

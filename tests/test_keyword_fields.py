@@ -236,3 +236,26 @@ def test_a_user_s_typed_calls_pass_mypy_strict_and_each_mistake_is_reported(
     }
     found = {(int(error.split(":")[1]), error.rsplit("[", 1)[1].rstrip("]")) for error in errors}
     assert found == expected, "\n".join(errors)
+
+
+# -- the shared argument checks ---------------------------------------------------------------
+
+
+def test_counts_and_seconds_are_checked_alike_everywhere() -> None:
+    from tahdah_async._checks import check_count, check_seconds
+
+    assert check_count(3, "n") == 3
+    assert check_count(0, "n", minimum=0) == 0
+    with pytest.raises(TypeError, match="n must be an int, got bool"):
+        check_count(True, "n")
+    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+        check_count(0, "n")
+    assert check_seconds(2, "t") == 2.0
+    assert check_seconds(None, "t", optional=True) is None
+    for bad in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="t must be a positive, finite number of seconds"):
+            check_seconds(bad, "t")
+    with pytest.raises(TypeError, match="t must be a number of seconds, got NoneType"):
+        check_seconds(None, "t")
+    with pytest.raises(TypeError, match="t must be a number of seconds or None, got str"):
+        check_seconds("1", "t", optional=True)

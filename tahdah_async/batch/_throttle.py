@@ -9,6 +9,7 @@ from types import TracebackType
 
 import anyio
 
+from .._checks import check_count
 from .._events import RetryEvent
 from ..errors import RateLimitError
 
@@ -136,8 +137,4 @@ class Throttle:
 
 
 def count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1")
-    return value
+    return check_count(value, name)

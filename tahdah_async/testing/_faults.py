@@ -9,6 +9,8 @@ from typing import Literal
 
 import attrs
 
+from .._checks import check_count
+
 __all__ = ["Fault", "Faults", "Hold"]
 
 
@@ -165,6 +167,4 @@ class Faults:
 
 
 def _positive(times: int) -> int:
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        raise ValueError("times must be a positive int")
-    return times
+    return check_count(times, "times")

@@ -41,6 +41,7 @@ from typing import Any, Final, Literal
 
 from aiohttp import hdrs, web
 
+from .._checks import check_count, check_seconds
 from ._limits import TimeLimit, within
 from .dedupe import DEFAULT_LEASE, DEFAULT_TTL, DedupeStore
 from .inbox import Inbox
@@ -136,15 +137,9 @@ class WebhookReceiver:
         drain_timeout: float = 30.0,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
-        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
-            raise TypeError("max_body_size must be an int")
-        if max_body_size < 1:
-            raise ValueError("max_body_size must be positive")
-        for name, value in (("drain_timeout", drain_timeout), ("body_timeout", body_timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number")
-            if not value > 0:
-                raise ValueError(f"{name} must be positive")
+        check_count(max_body_size, "max_body_size")
+        check_seconds(drain_timeout, "drain_timeout")
+        check_seconds(body_timeout, "body_timeout")
         if not isinstance(worker, bool | InboxWorker):
             raise TypeError("worker must be True, False or an InboxWorker")
         if isinstance(worker, InboxWorker) and (inbox is None or worker.inbox is not inbox):

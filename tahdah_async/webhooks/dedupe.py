@@ -16,7 +16,6 @@ cannot touch the claim of the run that took over.
 from __future__ import annotations
 
 import enum
-import math
 import secrets
 import time
 from collections import OrderedDict
@@ -24,6 +23,8 @@ from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
 
 import attrs
+
+from .._checks import check_count, check_seconds
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -51,11 +52,7 @@ def check_duration(seconds: float, name: str) -> float:
         TypeError: not a number.
         ValueError: zero, negative, infinite or NaN.
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise TypeError(f"{name} must be a number of seconds")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{name} must be a positive, finite number of seconds")
-    return float(seconds)
+    return check_seconds(seconds, name)
 
 
 def delivery_key(body_sha256: str) -> str:
@@ -129,8 +126,7 @@ class MemoryDedupeStore:
     def __init__(
         self, capacity: int = DEFAULT_CAPACITY, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError("capacity must be a positive int")
+        check_count(capacity, "capacity")
         self._capacity = capacity
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()

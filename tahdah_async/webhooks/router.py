@@ -11,13 +11,13 @@ import datetime as dt
 import hashlib
 import inspect
 import logging
-import math
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias, TypeVar, overload
 
 import attrs
 import cattrs
 
+from .._checks import check_seconds
 from .._converter import StructureError, converter, problems
 from .._untrusted import peer_text
 from ..models import Model
@@ -541,13 +541,7 @@ def _norm(verb: str) -> str:
 
 
 def _check_timeout(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"a handler timeout must be a number or None, got {type(value).__name__}")
-    if not value > 0 or math.isinf(value):
-        raise ValueError(f"a handler timeout must be positive and finite, got {value!r}")
-    return float(value)
+    return check_seconds(value, "a handler timeout", optional=True)
 
 
 def _coroutine(handler: Any) -> Any:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Final
 
 from .. import _json
+from .._checks import check_count, check_seconds
 from .._untrusted import peer_text
 from .inbox import DEFAULT_RETENTION, ERROR_LIMIT, Clock, Inbox, StoredDelivery, utc_now
 from .router import Delivery, PayloadError, WebhookRouter
@@ -77,21 +78,12 @@ class InboxWorker:
             raise TypeError("router must be a WebhookRouter")
         if not isinstance(inbox, Inbox):
             raise TypeError("inbox must be an Inbox")
-        for name, count in (("concurrency", concurrency), ("max_attempts", max_attempts)):
-            if isinstance(count, bool) or not isinstance(count, int):
-                raise TypeError(f"{name} must be an int")
-            if count < 1:
-                raise ValueError(f"{name} must be at least 1")
-        for name, seconds in (
-            ("lease", lease),
-            ("backoff", backoff),
-            ("max_backoff", max_backoff),
-            ("poll_interval", poll_interval),
-        ):
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-                raise TypeError(f"{name} must be a number")
-            if not 0 < seconds < float("inf"):
-                raise ValueError(f"{name} must be positive and finite")
+        check_count(concurrency, "concurrency")
+        check_count(max_attempts, "max_attempts")
+        check_seconds(lease, "lease")
+        check_seconds(backoff, "backoff")
+        check_seconds(max_backoff, "max_backoff")
+        check_seconds(poll_interval, "poll_interval")
         if not isinstance(retention, dt.timedelta) or retention <= dt.timedelta(0):
             raise ValueError("retention must be a positive timedelta")
         self.router = router

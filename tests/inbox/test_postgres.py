@@ -348,16 +348,18 @@ def test_bad_names_are_refused(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "error", "message"),
     [
-        ({"min_size": -1}, "min_size"),
-        ({"max_size": 0}, "max_size"),
-        ({"min_size": 5, "max_size": 2}, "at least min_size"),
-        ({"max_size": True}, "max_size"),
+        ({"min_size": -1}, ValueError, "min_size must be at least 0, got -1"),
+        ({"max_size": 0}, ValueError, "max_size must be at least 1"),
+        ({"min_size": 5, "max_size": 2}, ValueError, "at least min_size"),
+        ({"max_size": True}, TypeError, "max_size must be an int, got bool"),
     ],
 )
-def test_bad_pool_sizes_are_refused(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_bad_pool_sizes_are_refused(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
         PostgresInbox("postgresql://db/app", **options)
 
 

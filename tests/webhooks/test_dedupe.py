@@ -184,9 +184,13 @@ async def test_a_default_store_remembers_ten_thousand_deliveries() -> None:
     assert await state(store, "key-0") is NEW
 
 
-@pytest.mark.parametrize("capacity", [0, -1, True, 1.5, "10"], ids=repr)
-def test_an_invalid_capacity_raises(capacity: object) -> None:
-    with pytest.raises(ValueError, match="capacity"):
+@pytest.mark.parametrize(
+    ("capacity", "error"),
+    [(0, ValueError), (-1, ValueError), (True, TypeError), (1.5, TypeError), ("10", TypeError)],
+    ids=repr,
+)
+def test_an_invalid_capacity_raises(capacity: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="capacity must be"):
         MemoryDedupeStore(capacity=capacity)  # type: ignore[arg-type]
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, Final
 
+from ..._checks import check_count
 from ..._untrusted import mask
 from ._base import (
     DEFAULT_RETENTION,
@@ -149,9 +150,8 @@ class PostgresInbox(ContextManaged):
             raise TypeError("the DSN is a str: postgresql://user:password@host:port/database")
         self.schema = _identifier(schema, "schema", _MAX_SCHEMA)
         self.table = _identifier(table)
-        for name, size in (("min_size", min_size), ("max_size", max_size)):
-            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise ValueError(f"{name} must be an int >= 0")
+        check_count(min_size, "min_size", minimum=0)
+        check_count(max_size, "max_size", minimum=0)
         if max_size < 1 or min_size > max_size:
             raise ValueError("max_size must be at least 1 and at least min_size")
         self._dsn = dsn
