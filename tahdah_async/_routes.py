@@ -47,10 +47,22 @@ class Route:
     query: tuple[tuple[str, str], ...] = ()
     """Query parameters as (wire name, placeholder) pairs."""
     _path_names: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+    # The template split once into literal text and placeholder slots: building a path is on
+    # every request's way.
+    _pieces: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+    _slots: tuple[tuple[int, str], ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        # Parsed once: building a path is on every request's way.
         object.__setattr__(self, "_path_names", _placeholders(self.path))
+        pieces: list[str] = []
+        slots = []
+        for literal, name, _, _ in string.Formatter().parse(self.path):
+            pieces.append(literal)
+            if name is not None:
+                slots.append((len(pieces), name))
+                pieces.append("")
+        object.__setattr__(self, "_pieces", tuple(pieces))
+        object.__setattr__(self, "_slots", tuple(slots))
 
     @classmethod
     def parse(cls, spec: str) -> Route:
@@ -85,13 +97,19 @@ class Route:
             TypeError, ValueError: a path value that is not a usable id, or a query value
                 that is not an id or a list of ids, each without ``,`` (the list separator).
         """
-        segments = {name: _path_segment(name, values[name]) for name in self._path_names}
-        query = [
-            (name, _query_value(placeholder, values[placeholder]))
-            for name, placeholder in self.query
-            if values.get(placeholder) is not None
-        ]
-        return self.path.format_map(segments), query
+        parts = list(self._pieces)
+        for index, name in self._slots:
+            parts[index] = _path_segment(name, values[name])
+        query = (
+            [
+                (name, _query_value(placeholder, values[placeholder]))
+                for name, placeholder in self.query
+                if values.get(placeholder) is not None
+            ]
+            if self.query
+            else []
+        )
+        return "".join(parts), query
 
     def __str__(self) -> str:
         target = self.path
@@ -100,7 +118,13 @@ class Route:
         return f"{self.method} {target}"
 
 
+_UNRESERVED: Final = frozenset(string.ascii_letters + string.digits + "-._~")
+"""Characters a path segment carries as they are (RFC 3986 unreserved)."""
+
+
 def _path_segment(name: str, value: Any) -> str:
+    if type(value) is int:
+        return str(value)  # digits and "-": nothing to check or encode
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"{name} must be an int or str id, got {type(value).__name__}")
     text = str(value).strip()
@@ -109,7 +133,7 @@ def _path_segment(name: str, value: Any) -> str:
     if text in (".", ".."):
         # A dot segment would be resolved away and address another resource.
         raise ValueError(f"{name} must not be {text!r}")
-    return quote(text, safe="")
+    return text if _UNRESERVED.issuperset(text) else quote(text, safe="")
 
 
 _LIST_SEPARATOR: Final = ","

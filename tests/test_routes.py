@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tahdah_async import ROUTES, Route, TahdahClient
 from tahdah_async._routes import ROUTE_MARKS, resolve_routes
@@ -165,3 +168,17 @@ def test_overrides_of_the_wrong_type_are_refused() -> None:
 def test_the_default_table_cannot_be_mutated() -> None:
     with pytest.raises(TypeError):
         ROUTES["candidates.update"] = Route("GET", "/")  # type: ignore[index]
+
+
+@settings(max_examples=300)
+@given(value=st.integers() | st.text(min_size=1, max_size=12))
+def test_a_path_id_is_encoded_as_quote_would_encode_it(value: int | str) -> None:
+    route = Route.parse("GET /api/things/{thingId}/parts")
+    text = str(value).strip()
+    if not text or text in (".", ".."):
+        with pytest.raises(ValueError, match="thingId"):
+            route.build({"thingId": value})
+        return
+    path, query = route.build({"thingId": value})
+    assert path == f"/api/things/{quote(text, safe='')}/parts"
+    assert query == []
