@@ -240,8 +240,38 @@ def bench_decode(rounds: int, quick: bool) -> list[Row]:
             "ratio": ratio,
             "target": "<= 3.0",
             "met": ratio <= 3.0,
-        }
+        },
+        _parse_memory(members * 10),
     ]
+
+
+def _parse_memory(members: list[dict[str, Any]]) -> Row:
+    """Peak memory while parsing a large list: the SDK's parser against ``json.loads``.
+
+    The peak (traced by ``tracemalloc``) holds the parsed objects, the same for both, and
+    whatever the parser keeps while it works.
+    """
+    import tracemalloc
+
+    from tahdah_async import _json
+
+    body = json.dumps(members).encode()
+    peaks = {}
+    for name, parse in (("plain", json.loads), ("sdk", _json.loads)):
+        tracemalloc.start()
+        parse(body)
+        peaks[name] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    megabytes = len(body) / 1e6
+    plain, sdk = peaks["plain"], peaks["sdk"]
+    return {
+        "benchmark": f"parse peak memory, {len(members):,} members ({megabytes:.1f} MB of JSON)",
+        "baseline": f"json.loads {plain / 1e6:.0f} MB ({plain / len(body):.1f}x the body)",
+        "sdk": f"{sdk / 1e6:.0f} MB ({sdk / len(body):.1f}x the body, msgspec)",
+        "ratio": peaks["sdk"] / peaks["plain"],
+        "target": "(reported)",
+        "met": None,
+    }
 
 
 def _json_headers() -> Any:
