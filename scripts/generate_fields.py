@@ -68,7 +68,7 @@ def annotation(tp: Any, imports: set[str]) -> str:
     if tp is type(None):
         return "None"
     if tp in (int, str, float, bool):
-        return tp.__name__
+        return str(tp.__name__)
     if tp in (dt.date, dt.datetime):
         imports.add("import datetime as dt")
         return f"dt.{tp.__name__}"

@@ -20,7 +20,7 @@ if _typing.TYPE_CHECKING:
     from ._response import APIResponse, Response
     from ._retry import RetryPolicy
     from ._routes import ROUTES, Route
-    from ._transport import Timeout
+    from ._transport import AsyncTransport, Timeout
     from ._types import UNSET, Id, Maybe, UnsetType
     from .errors import (
         APIConnectionError,
@@ -86,6 +86,7 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "._retry",
     "ROUTES": "._routes",
     "Route": "._routes",
+    "AsyncTransport": "._transport",
     "Timeout": "._transport",
     "UNSET": "._types",
     "Id": "._types",
@@ -162,6 +163,7 @@ __all__ = [
     "APIResponse",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
     "BadgeRecipient",

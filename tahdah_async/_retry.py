@@ -154,7 +154,7 @@ class Decision:
     reason: str = ""
     """Why the attempt is retried (for logs and hooks)."""
     note: str = ""
-    """Why a retryable failure is not retried after all (added to the error)."""
+    """Why a retryable failure is not retried after all (the error's ``retry_note``)."""
 
 
 def decide(

@@ -1,8 +1,11 @@
-"""The only client code that touches ``aiohttp.ClientSession``.
+"""The only client code that touches ``aiohttp.ClientSession``, and the seam around it.
 
-One session per client, created on first use (inside the event loop) unless the user lends
-one. A lent session is never closed here. aiohttp's exceptions become the SDK's connection
-errors, each saying whether the request may have reached the server.
+:class:`AsyncTransport` is what a client sends through: one method, one request in, one whole
+response out. :class:`Transport` is the one the client makes for itself, over aiohttp: one
+session per client, created on first use (inside the event loop) unless the user lends one.
+A lent session is never closed here. aiohttp's exceptions become the SDK's connection
+errors, each saying whether the request may have reached the server and, for a failed
+connect, which host and port were tried.
 
 Text the peer controls (the reason phrase, aiohttp's parser errors, which quote the bytes
 received) passes :func:`~tahdah_async._untrusted.peer_text` here, at the edge, with the
@@ -15,7 +18,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 import aiohttp
 import attrs
@@ -25,7 +28,14 @@ from ._response import Response
 from ._untrusted import mask, peer_text
 from .errors import APIConnectionError, APITimeoutError, ResponseTooLargeError
 
-__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "Timeout", "Transport"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
+    "AsyncTransport",
+    "Timeout",
+    "Transport",
+    "host_port",
+    "too_large_error",
+]
 
 DEFAULT_MAX_RESPONSE_SIZE: Final = 64 * 1024 * 1024
 """The largest response body read by default, in bytes (after decompression)."""
@@ -68,6 +78,43 @@ class Timeout:
         return aiohttp.ClientTimeout(
             total=self.total, connect=self.pool, sock_connect=self.connect, sock_read=self.read
         )
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """What a client sends its requests through: ``TahdahClient(transport=...)``.
+
+    One call is one attempt; the client around it adds auth, hooks, logging, retries and
+    errors. :class:`tahdah_async.testing.MockTransport` is one, for tests without sockets.
+    A client never closes a transport it was given.
+    """
+
+    async def send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        limits: aiohttp.ClientTimeout,
+        max_size: int,
+    ) -> Response:
+        """Send one request and return the response with its whole body.
+
+        Args:
+            method: the HTTP method, upper case.
+            url: the absolute URL, query included, already percent-encoded.
+            headers: every header to send, ``Authorization`` included.
+            body: the encoded body, or ``None`` for none.
+            limits: the attempt's timeouts.
+            max_size: the largest body to read, in bytes.
+
+        Raises:
+            APIConnectionError: no usable response; ``request_sent`` says whether the
+                request may have reached the server (the retry policy depends on it).
+            APITimeoutError: a timeout expired.
+            ResponseTooLargeError: the body is larger than ``max_size`` bytes.
+        """
 
 
 _LARGE_BODY = 1 << 20
@@ -165,7 +212,7 @@ class Transport:
                 )
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Not chained: aiohttp's error holds the request headers, token included.
-            raise _connection_error(exc, method, path, secrets) from None
+            raise _connection_error(exc, method, url, secrets) from None
 
 
 async def _read(
@@ -176,14 +223,14 @@ async def _read(
 
     def too_large(detail: str) -> ResponseTooLargeError:
         resp.close()  # the rest of the body is never read: the connection cannot be reused
-        return ResponseTooLargeError(
-            f"the {resp.status} response to {method} {mask(path, secrets)} {detail}, over "
-            f"max_response_size ({limit:,} bytes); not retried",
-            method=method,
-            path=path,
-            status=resp.status,
+        return too_large_error(
+            method,
+            path,
+            resp.status,
+            detail,
             limit=limit,
             content_length=announced,
+            secrets=secrets,
         )
 
     # Content-Length is the size on the wire: for a compressed body only the inflated bytes
@@ -205,6 +252,28 @@ async def _read(
     return b"".join(chunks)
 
 
+def too_large_error(
+    method: str,
+    path: str,
+    status: int,
+    detail: str,
+    *,
+    limit: int,
+    content_length: int | None,
+    secrets: tuple[str, ...] = (),
+) -> ResponseTooLargeError:
+    """Return the error for a body over ``limit``; ``detail`` says how it is known to be."""
+    return ResponseTooLargeError(
+        f"the {status} response to {method} {mask(path, secrets)} {detail}, over "
+        f"max_response_size ({limit:,} bytes); not retried",
+        method=method,
+        path=path,
+        status=status,
+        limit=limit,
+        content_length=content_length,
+    )
+
+
 def _credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
     """The secrets a request sends: its ``Authorization`` value and the credential in it."""
     for name, value in headers.items():
@@ -214,18 +283,31 @@ def _credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
     return ()
 
 
+def host_port(url: URL) -> str:
+    """Return the ``host:port`` a request to ``url`` connects to (no credentials, no query)."""
+    host = url.host or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"{host}:{url.port}"
+
+
 def _connection_error(
-    exc: BaseException, method: str, path: str, secrets: tuple[str, ...] = ()
+    exc: BaseException, method: str, url: URL, secrets: tuple[str, ...] = ()
 ) -> APIConnectionError:
     """Return the SDK error for an aiohttp failure, saying whether the request went out.
 
-    aiohttp's message may quote the peer's bytes (a malformed status line or header), so it
-    is shown through :func:`peer_text` with ``secrets`` masked.
+    A failed connect names the host and port tried. aiohttp's message may quote the peer's
+    bytes (a malformed status line or header), so it is shown through :func:`peer_text` with
+    ``secrets`` masked.
     """
+    path = url.path
     where = f"{method} {path}"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return APITimeoutError(
-            f"connect timeout for {where}", method=method, path=path, request_sent=False
+            f"connect timeout for {where} to {host_port(url)}",
+            method=method,
+            path=path,
+            request_sent=False,
         )
     if isinstance(exc, TimeoutError):  # a read or total timeout, after sending
         return APITimeoutError(
@@ -236,7 +318,7 @@ def _connection_error(
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(
-            f"could not connect for {where}: "
+            f"could not connect for {where} to {host_port(url)}: "
             f"{peer_text(str(exc.os_error or exc), secrets=secrets)}",
             method=method,
             path=path,

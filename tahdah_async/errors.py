@@ -20,6 +20,15 @@
 Bad arguments are caught before anything is sent and raise the built-in ``TypeError`` or
 ``ValueError``. Messages never contain the API token, and what the server sent (body,
 reason phrase, request id) appears in them bounded and printable (``_untrusted.peer_text``).
+
+Why a call was not retried is said one way for every error: when a failure that a retry
+could have cured is raised anyway (the retries ran out, ``Retry-After`` asked for too long a
+wait, the server refused a repeated idempotency key), the client sets the error's
+:attr:`TahdahError.retry_note`, and ``str(error)`` ends with it::
+
+    503 Service Unavailable for GET /api/candidates/7: back soon. Gave up after 3 attempts
+    could not connect for GET /api/candidates/7 to api.tahdah.me:443: [Errno 111] Connect
+    call failed ('10.0.0.7', 443). Gave up after 3 attempts
 """
 
 from __future__ import annotations
@@ -28,9 +37,7 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any, Final
 
-import cattrs
-
-from ._converter import converter
+from ._converter import StructureError, structure
 from ._response import Response
 from ._untrusted import WINDOW, mask, peer_text
 from .models.problem import ProblemDetails
@@ -69,7 +76,19 @@ _REPR: Final = _bounded_repr()
 
 
 class TahdahError(Exception):
-    """Base of every error the SDK raises on purpose."""
+    """Base of every error the SDK raises on purpose.
+
+    Attributes:
+        retry_note: why a failure that retrying could have cured was raised without another
+            attempt (``"Gave up after 3 attempts"``, a ``Retry-After`` over the cap, a refused
+            repeated idempotency key), or ``None``. ``str()`` ends with it.
+    """
+
+    retry_note: str | None = None
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{message}. {self.retry_note}" if self.retry_note else message
 
 
 class APIConnectionError(TahdahError):
@@ -219,7 +238,7 @@ def status_error(
     Args:
         response: the failed response.
         retry_after: the server's ``Retry-After`` in seconds, if it sent one.
-        note: a sentence appended to the message (for example why it was not retried).
+        note: why it was not retried, kept as the error's ``retry_note`` (``""``: none).
         secrets: strings that must not appear in the message (they are masked).
     """
     cls = _BY_STATUS.get(response.status)
@@ -238,9 +257,10 @@ def status_error(
     request_id = request_id and peer_text(request_id, secrets=secrets, limit=_SHORT)
     if request_id:
         message += f" (request id {request_id})"
+    error = cls(message, response=response, body=body, problem=problem, retry_after=retry_after)
     if note:
-        message += f". {note}"
-    return cls(message, response=response, body=body, problem=problem, retry_after=retry_after)
+        error.retry_note = note
+    return error
 
 
 def _decode_body(response: Response) -> tuple[Any, ProblemDetails | None]:
@@ -260,8 +280,8 @@ def _problem(body: Any) -> ProblemDetails | None:
         return None
 
     try:
-        return converter.structure(body, ProblemDetails)
-    except (cattrs.BaseValidationError, ValueError, TypeError):
+        return structure(body, ProblemDetails)
+    except StructureError:
         return None
 
 

@@ -22,8 +22,16 @@ from tahdah_async import (
     TahdahError,
     Timeout,
 )
+from tahdah_async._transport import Transport
 from tests.conftest import TOKEN
 from tests.servers import Reply, Script, no_wait, refusing_port, respond, serve, stall
+
+
+def session_of(client: TahdahClient) -> aiohttp.ClientSession:
+    """The aiohttp session of the client's own transport (created on first use)."""
+    transport = client._transport
+    assert isinstance(transport, Transport)
+    return transport.session()
 
 
 @pytest.fixture
@@ -40,7 +48,7 @@ async def test_async_with_closes_the_owned_session(server: tuple[Script, str]) -
     _, url = server
     async with TahdahClient(TOKEN, base_url=url) as client:
         await client.trust_groups.list(1)
-        session = client._transport.session()
+        session = session_of(client)
         assert not session.closed
         assert not client.closed
     assert session.closed
@@ -52,7 +60,7 @@ async def test_async_with_closes_the_session_when_the_body_raises(
 ) -> None:
     _, url = server
     client = TahdahClient(TOKEN, base_url=url)
-    session = client._transport.session()
+    session = session_of(client)
 
     async def fail_inside() -> None:
         async with client:
@@ -68,7 +76,7 @@ async def test_aclose_twice_is_a_no_op(server: tuple[Script, str]) -> None:
     _, url = server
     client = TahdahClient(TOKEN, base_url=url)
     await client.trust_groups.list(1)
-    session = client._transport.session()
+    session = session_of(client)
     await client.aclose()
     await client.aclose()
     assert session.closed
@@ -105,7 +113,7 @@ async def test_a_lent_session_is_used_and_left_open(server: tuple[Script, str]) 
     session = aiohttp.ClientSession(headers={"X-Lent-Session": "yes"})
     try:
         async with TahdahClient(TOKEN, base_url=url, session=session) as client:
-            assert client._transport.session() is session
+            assert session_of(client) is session
             await client.trust_groups.list(1)
         assert client.closed
         assert not session.closed
@@ -145,12 +153,12 @@ async def test_one_session_and_one_connection_serve_many_requests(
 ) -> None:
     script, url = server
     async with TahdahClient(TOKEN, base_url=url) as client:
-        session = client._transport.session()
+        session = session_of(client)
         connector = session.connector
         for legal_entity in range(5):
             await client.trust_groups.list(legal_entity)
         await asyncio.gather(*(client.trust_groups.list(n) for n in range(5)))
-        assert client._transport.session() is session
+        assert session_of(client) is session
         assert session.connector is connector
     assert script.count == 10
     # The sequential requests all went over the one kept-alive connection.
@@ -162,7 +170,7 @@ async def test_the_owned_session_honours_the_connection_limit(
 ) -> None:
     _, url = server
     async with TahdahClient(TOKEN, base_url=url, connection_limit=3) as client:
-        connector = client._transport.session().connector
+        connector = session_of(client).connector
         assert isinstance(connector, aiohttp.TCPConnector)
         assert connector.limit == 3
 
@@ -174,10 +182,10 @@ async def test_views_share_the_session_and_closing_one_keeps_the_original(
     async with TahdahClient(TOKEN, base_url=url) as client:
         view = client.with_options(timeout=5, max_retries=0, headers={"X-View": "1"})
         await view.trust_groups.list(1)
-        assert view._transport.session() is client._transport.session()
+        assert session_of(view) is session_of(client)
         await view.aclose()
         assert not client.closed
-        assert not client._transport.session().closed
+        assert not session_of(client).closed
         await client.trust_groups.list(2)
         assert view.max_retries == 0
         assert client.max_retries == 2
@@ -205,7 +213,7 @@ async def test_an_unclosed_client_warns_when_collected(server: tuple[Script, str
     await client.trust_groups.list(1)
     # Hold the session so only the client is collected; close it afterwards so nothing else
     # (aiohttp's "Unclosed client session", the socket) warns later.
-    session = client._transport.session()
+    session = session_of(client)
     collect_earlier_garbage()
     try:
         # Both statements belong inside: the warning comes from the collection of the client.

@@ -16,7 +16,7 @@ from ..errors import ResponseDecodeError
 from ..models import Model
 
 if TYPE_CHECKING:
-    from .._client import TahdahClient
+    from .._base_client import BaseClient
 
 __all__ = [
     "Resource",
@@ -37,7 +37,7 @@ class Resource:
 
     __slots__ = ("_client",)
 
-    def __init__(self, client: TahdahClient) -> None:
+    def __init__(self, client: BaseClient) -> None:
         self._client = client
 
     def __repr__(self) -> str:

@@ -11,9 +11,19 @@
 
 The pytest plugin (``tahdah_async.testing.plugin``, registered automatically) adds the
 fixtures ``fake_tahdah``, ``tahdah_client`` and ``tahdah_webhook``.
+
+Without any server at all, :class:`MockTransport` answers the client's requests with a
+function of yours::
+
+    def handler(request: MockRequest) -> MockResponse:
+        return MockResponse(200, json=[])
+
+    async with TahdahClient("tk_test", transport=MockTransport(handler)) as tahdah:
+        assert await tahdah.trust_groups.list(1001) == []
 """
 
 from ._faults import Fault, Faults, Hold
+from ._mock import MockHandler, MockRequest, MockResponse, MockTransport
 from ._sender import Attempt, WebhookDelivery
 from ._state import FakeState, Problem
 from .fake import FakeTahdah, RequestRecord, Seeded
@@ -26,6 +36,10 @@ __all__ = [
     "Fault",
     "Faults",
     "Hold",
+    "MockHandler",
+    "MockRequest",
+    "MockResponse",
+    "MockTransport",
     "Problem",
     "RequestRecord",
     "Seeded",

@@ -45,6 +45,7 @@ from tahdah_async import (
     TahdahError,
     Timeout,
 )
+from tahdah_async._transport import Transport
 from tests.conftest import TOKEN, RecordingSleep
 from tests.servers import (
     Script,
@@ -265,7 +266,9 @@ class Storm:
 
 
 def _pool(client: TahdahClient) -> aiohttp.TCPConnector:
-    connector = client._transport.session().connector
+    transport = client._transport
+    assert isinstance(transport, Transport)
+    connector = transport.session().connector
     assert isinstance(connector, aiohttp.TCPConnector)
     return connector
 
@@ -497,8 +500,10 @@ async def test_a_get_whose_server_stalls_after_the_headers_times_out_after_each_
     assert type(error) is APITimeoutError
     assert error.request_sent is True
     assert (error.method, error.path) == ("GET", GROUPS_PATH)
-    assert str(error) == f"timed out waiting for the response to GET {GROUPS_PATH}"
-    assert notes(error) == ["Gave up after 3 attempts"]
+    assert str(error) == (
+        f"timed out waiting for the response to GET {GROUPS_PATH}. Gave up after 3 attempts"
+    )
+    assert error.retry_note == "Gave up after 3 attempts"
     assert_tokenless(error)
     assert raw.methods == ["GET", "GET", "GET"]
     assert sleeps.delays == [0.5, 1.0]
@@ -602,7 +607,8 @@ async def test_a_safe_call_whose_body_is_always_cut_gives_up_with_a_connection_e
     assert error.request_sent is True
     assert (error.method, error.path) == (method, path)
     assert str(error).startswith(f"connection failed during {method} {path}: ")
-    assert notes(error) == ["Gave up after 3 attempts"]
+    assert str(error).endswith(". Gave up after 3 attempts")
+    assert error.retry_note == "Gave up after 3 attempts"
     assert_tokenless(error)
     assert raw.methods == [method] * 3
     assert sleeps.delays == [0.5, 1.0]
