@@ -15,6 +15,7 @@ response, a hook, a log line or an exception message.
 
 from __future__ import annotations
 
+import http
 import io
 import time
 from collections.abc import Mapping
@@ -120,6 +121,7 @@ class AsyncTransport(Protocol):
 _LARGE_BODY = 1 << 20
 _CHUNK: Final = 64 * 1024
 _REASON: Final = 128  # the longest reason phrase kept
+_STANDARD_REASONS: Final = frozenset(status.phrase for status in http.HTTPStatus)
 
 
 class Transport:
@@ -184,7 +186,6 @@ class Transport:
             ResponseTooLargeError: the body is larger than ``max_size`` bytes.
         """
         session = self.session()
-        path = url.path
         secrets = _credentials(headers)
         started = time.perf_counter()
         try:
@@ -200,12 +201,16 @@ class Transport:
                 # A redirect would turn a POST into a GET and hide it; a 3xx is an error.
                 allow_redirects=False,
             ) as resp:
-                content = await _read(resp, method, path, secrets, max_size)
+                content = await _read(resp, method, url, secrets, max_size)
+                reason = resp.reason or ""
                 return Response(
                     method=method,
                     url=url,
                     status=resp.status,
-                    reason=peer_text(resp.reason or "", secrets=secrets, limit=_REASON),
+                    # A standard phrase holds nothing of the peer's to bound or mask.
+                    reason=reason
+                    if reason in _STANDARD_REASONS
+                    else peer_text(reason, secrets=secrets, limit=_REASON),
                     headers=resp.headers,
                     content=content,
                     elapsed=time.perf_counter() - started,
@@ -216,7 +221,7 @@ class Transport:
 
 
 async def _read(
-    resp: aiohttp.ClientResponse, method: str, path: str, secrets: tuple[str, ...], limit: int
+    resp: aiohttp.ClientResponse, method: str, url: URL, secrets: tuple[str, ...], limit: int
 ) -> bytes:
     """The whole body of ``resp``, or ResponseTooLargeError as soon as it passes ``limit``."""
     announced = resp.content_length
@@ -225,7 +230,7 @@ async def _read(
         resp.close()  # the rest of the body is never read: the connection cannot be reused
         return too_large_error(
             method,
-            path,
+            url.path,
             resp.status,
             detail,
             limit=limit,
@@ -276,11 +281,13 @@ def too_large_error(
 
 def _credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
     """The secrets a request sends: its ``Authorization`` value and the credential in it."""
-    for name, value in headers.items():
-        if name.lower() == "authorization":
-            credential = value.partition(" ")[2].strip()
-            return tuple(s for s in (value, credential) if s)
-    return ()
+    value = headers.get("Authorization")  # as the client spells it; others are looked for
+    if value is None:
+        value = next((v for n, v in headers.items() if n.lower() == "authorization"), None)
+        if value is None:
+            return ()
+    credential = value.partition(" ")[2].strip()
+    return (value, credential) if credential else (value,) if value else ()
 
 
 def host_port(url: URL) -> str:
