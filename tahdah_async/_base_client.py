@@ -32,6 +32,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from ._checks import check_count
 from ._events import Hook, RequestEvent, ResponseEvent, RetryEvent, call_hooks
 from ._response import Response
 from ._retry import DEFAULT_MAX_RETRIES, Decision, RetryPolicy, decide, parse_retry_after
@@ -139,10 +140,7 @@ class BaseClient:
             )
         if transport is not None and session is not None:
             raise TypeError("give a transport or a session, not both")
-        if isinstance(connection_limit, bool) or not isinstance(connection_limit, int):
-            raise TypeError("connection_limit must be an int")
-        if connection_limit < 1:
-            raise ValueError("connection_limit must be at least 1")
+        check_count(connection_limit, "connection_limit")
         self._token = token
         self._base_url = check_base_url(base_url)
         self._routes = resolve_routes(routes)
@@ -506,19 +504,11 @@ def check_base_url(value: str | URL, source: str = "base_url") -> URL:
 
 
 def _max_retries(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_retries must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"max_retries must not be negative, got {value}")
-    return value
+    return check_count(value, "max_retries", minimum=0)
 
 
 def _max_response_size(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_response_size must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"max_response_size must be at least 1, got {value}")
-    return value
+    return check_count(value, "max_response_size")
 
 
 def _headers(value: Mapping[str, str] | None) -> dict[str, str]:
