@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -182,3 +184,30 @@ def test_a_path_id_is_encoded_as_quote_would_encode_it(value: int | str) -> None
     path, query = route.build({"thingId": value})
     assert path == f"/api/things/{quote(text, safe='')}/parts"
     assert query == []
+
+
+def _operations_generator() -> Any:
+    path = Path(__file__).resolve().parent.parent / "scripts" / "generate_operations.py"
+    spec = importlib.util.spec_from_file_location("generate_operations", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_operation_table_is_generated_from_the_route_table() -> None:
+    generator = _operations_generator()
+    text = generator.README.read_text()
+    assert generator.replaced(text) == text
+    # Every operation is a row, with its route and mark as the route table has them.
+    for name, route in ROUTES.items():
+        assert f"| `{route}` |" in generator.render()
+        assert f"`{generator.call(name)}`" in text
+
+
+def test_a_changed_mark_makes_the_readme_table_out_of_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = _operations_generator()
+    monkeypatch.setattr(generator, "ROUTE_MARKS", {**ROUTE_MARKS, "candidates.delete": "D"})
+    text = generator.README.read_text()
+    assert generator.replaced(text) != text
