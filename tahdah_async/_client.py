@@ -91,8 +91,10 @@ class TahdahClient(BaseClient):
         max_response_size: the largest response body read, in bytes, counted after
             decompression (64 MiB by default); a larger one raises
             :class:`ResponseTooLargeError` and is not retried.
-        on_request, on_response, on_retry: hooks called with a :class:`RequestEvent`,
-            :class:`ResponseEvent` or :class:`RetryEvent`; plain or coroutine functions.
+        on_request: a hook called with a :class:`RequestEvent` before each attempt; a plain
+            or coroutine function, as the other hooks.
+        on_response: a hook called with a :class:`ResponseEvent` after each response.
+        on_retry: a hook called with a :class:`RetryEvent` before each retry.
 
     Raises:
         TypeError, ValueError: an argument that cannot work (an empty token, a relative
@@ -189,8 +191,9 @@ class TahdahClient(BaseClient):
             max_retries: retries for the view's calls.
             max_response_size: the largest response body the view's calls read, in bytes.
             headers: extra headers, added to (and overriding) the client's.
-            on_request, on_response, on_retry: hooks for the view's calls, called after the
-                client's own.
+            on_request: a request hook for the view's calls, called after the client's own.
+            on_response: a response hook for the view's calls, after the client's own.
+            on_retry: a retry hook for the view's calls, after the client's own.
         """
         return self._derive(
             timeout=timeout,

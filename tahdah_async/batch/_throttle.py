@@ -34,7 +34,8 @@ class Throttle:
         min_concurrency: the limit never drops below this.
         default_pause: seconds to pause after a 429 that gave no ``Retry-After``.
         max_pause: the longest pause one 429 may ask for.
-        clock, sleep: the time source and sleep (``anyio.current_time``, ``anyio.sleep``).
+        clock: the time source (``anyio.current_time``).
+        sleep: how to wait (``anyio.sleep``).
     """
 
     def __init__(

@@ -199,7 +199,8 @@ async def import_learners(
     Args:
         client: the client (a :class:`Throttle` given as ``concurrency`` also hears the
             429s it retries).
-        legal_entity_id, experience_id: the experience to register on.
+        legal_entity_id: the legal entity the experience belongs to.
+        experience_id: the experience to register on.
         learners: :class:`Learner` items (see :func:`read_learners`) or candidates.
         behavior: the registration behaviour code for learners without their own.
         registration_date: the registration date for learners without their own (today).

@@ -89,7 +89,8 @@ class FakeTahdah:
         webhook_urls: where webhooks go.
         routes: route table overrides, as for ``TahdahClient``.
         owner_name: the name of the provider legal entity seeded at start (:attr:`owner_id`).
-        host, port: where to listen (port 0: a free port).
+        host: the address to listen on.
+        port: the port to listen on (0: a free port).
         webhook_attempts: tries per webhook before giving up.
         webhook_backoff: the first retry delay of a webhook, in seconds.
         latency: seconds every call waits before it is handled, like a real server's work.
