@@ -1,9 +1,10 @@
 """A MkDocs hook: pages take their text from the README, so the guide has one source.
 
 A line ``<!-- readme: Title -->`` in a page is replaced by the README's section of that
-title (from its ``## Title`` heading to the next ``## ``), its headings one level deeper
-kept as they are. Links into the repository (``examples/...``) become code, since the site
-does not carry those files; the ``<!-- test: ... -->`` markers of the README's blocks go.
+title, from its ``## Title`` heading to the next ``## `` (``(top)``: the text before the
+first section), its deeper headings kept as they are. Links into the repository
+(``examples/...``) become code, since the site does not carry those files; the
+``<!-- test: ... -->`` markers of the README's blocks go.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ _TEST_MARKER = re.compile(r"^<!-- (test: [a-z]+|operations:(start|end)) -->\n", 
 def section(title: str) -> str:
     """The README's section headed ``## title``, without its heading."""
     text = README.read_text()
-    if title == "":
-        body = text.split("\n## ", 1)[0].split("\n", 1)[1]  # before the first section
+    if title == "(top)":  # what comes before the first section, below the title
+        body = text.split("\n## ", 1)[0].split("\n", 1)[1]
     else:
         match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
         if match is None:

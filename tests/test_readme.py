@@ -20,6 +20,7 @@ block defines is awaited after it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import shutil
@@ -180,3 +181,22 @@ async def run_pytest(code: str, folder: Path) -> None:
     out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, out.decode()
     assert b" passed" in out
+
+
+def test_every_docs_page_takes_an_existing_readme_section() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "mkdocs_readme", ROOT / "scripts" / "mkdocs_readme.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    pages = sorted((ROOT / "docs").rglob("*.md"))
+    assert pages
+    titles = [m.group("title") for page in pages for m in hook._MARKER.finditer(page.read_text())]
+    assert len(titles) >= 10
+    for title in titles:
+        text = hook.section(title)
+        assert text.strip()
+        assert "](examples/" not in text  # repository links become code on the site
+        assert "<!-- test:" not in text
