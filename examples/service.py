@@ -4,12 +4,14 @@ Every new legal entity (``legalEntities.created``) is added to a "New partners" 
 and new candidates are welcomed. The receiver is mounted under ``/tahdah/webhooks/``; one
 ``TahdahClient`` lives as long as the application.
 
-Run it against the fake server (``tahdah fake-server --webhook-url
-http://127.0.0.1:8080/tahdah/webhooks/`` prints the token to use)::
+Run it against the fake server, which listens on 8080 and sends its webhooks to the service
+on 8081; the "New partners" group is created first (``call`` prints it, with its id)::
 
-    TAHDAH_TOKEN=... TAHDAH_BASE_URL=http://127.0.0.1:8080 TAHDAH_OWNER_ID=1001 \\
-    TAHDAH_TRUST_GROUP_ID=1002 TAHDAH_WEBHOOK_SECRET=wh_fake_signing_secret \\
-        python examples/service.py
+    tahdah fake-server --webhook-url http://127.0.0.1:8081/tahdah/webhooks/ &  # prints a token
+    export TAHDAH_TOKEN=... TAHDAH_BASE_URL=http://127.0.0.1:8080
+    tahdah call trust_groups.create -p legalEntityId=1001 --json '{"name": "New partners"}'
+    TAHDAH_OWNER_ID=1001 TAHDAH_TRUST_GROUP_ID=<its id> \\
+    TAHDAH_WEBHOOK_SECRET=wh_fake_signing_secret python examples/service.py
 """
 
 from __future__ import annotations
@@ -92,4 +94,4 @@ def make_app(settings: Settings) -> web.Application:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    web.run_app(make_app(Settings.from_env()), host="127.0.0.1", port=8080)
+    web.run_app(make_app(Settings.from_env()), host="127.0.0.1", port=8081)
