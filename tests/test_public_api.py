@@ -30,12 +30,13 @@ def test_all_is_sorted_and_unique() -> None:
 
 
 def _public(module: types.ModuleType) -> set[str]:
-    """The public names a module defines or imports at run time (not submodules)."""
+    """The public names a module defines or imports at run time (not submodules), those it
+    imports on first use (a ``_LAZY`` table) included."""
     return {
         name
         for name, obj in vars(module).items()
         if not name.startswith("_") and not inspect.ismodule(obj)
-    }
+    } | set(getattr(module, "_LAZY", {}))
 
 
 def test_every_public_name_is_exported() -> None:

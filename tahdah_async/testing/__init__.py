@@ -22,12 +22,51 @@ function of yours::
         assert await tahdah.trust_groups.list(1001) == []
 """
 
-from ._faults import Fault, Faults, Hold
-from ._mock import MockHandler, MockRequest, MockResponse, MockTransport
-from ._sender import Attempt, WebhookDelivery
-from ._state import FakeState, Problem
-from .fake import FakeTahdah, RequestRecord, Seeded
-from .webhooks import WebhookResponse, deliver_webhook
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from ._faults import Fault, Faults, Hold
+    from ._mock import MockHandler, MockRequest, MockResponse, MockTransport
+    from ._sender import Attempt, WebhookDelivery
+    from ._state import FakeState, Problem
+    from .fake import FakeTahdah, RequestRecord, Seeded
+    from .webhooks import WebhookResponse, deliver_webhook
+
+# Imported on first use, so that loading the pytest plugin (which imports this package)
+# costs nothing until a test asks for a fixture.
+_LAZY: dict[str, str] = {
+    "Fault": "._faults",
+    "Faults": "._faults",
+    "Hold": "._faults",
+    "MockHandler": "._mock",
+    "MockRequest": "._mock",
+    "MockResponse": "._mock",
+    "MockTransport": "._mock",
+    "Attempt": "._sender",
+    "WebhookDelivery": "._sender",
+    "FakeState": "._state",
+    "Problem": "._state",
+    "FakeTahdah": ".fake",
+    "RequestRecord": ".fake",
+    "Seeded": ".fake",
+    "WebhookResponse": ".webhooks",
+    "deliver_webhook": ".webhooks",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Attempt",

@@ -2,10 +2,15 @@
 
 The pytester runs get their own ini (the project's pyproject does not reach them), with
 ``asyncio_mode = auto`` and ``filterwarnings = error`` as a user's strict suite would have.
+What loading the plugin imports is read from a fresh interpreter: this one has long imported
+everything.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from typing import Any
 
@@ -17,7 +22,7 @@ import tahdah_async.testing.plugin
 from tahdah_async import TahdahClient
 from tahdah_async.testing import FakeTahdah
 from tahdah_async.testing.fake import DEFAULT_SECRET
-from tahdah_async.testing.plugin import SendWebhook
+from tahdah_async.testing.plugin import MISSING_PYTEST_ASYNCIO, SendWebhook
 from tahdah_async.webhooks import Delivery, WebhookRouter, create_webhook_app
 from tahdah_async.webhooks.events import CandidateCreated
 
@@ -31,12 +36,19 @@ asyncio_default_test_loop_scope = function
 filterwarnings = error
 """
 
+STRICT_MODE_INI = INI.replace("asyncio_mode = auto", "asyncio_mode = strict")
+
+WITHOUT_ASYNCIO_INI = """
+[pytest]
+filterwarnings = error
+"""
+
 CANDIDATE = {"id": 42, "firstName": "Ada", "lastName": "Lovelace"}
 
 
-def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, source: str, *args: str, ini: str = INI) -> pytest.RunResult:
     """Run one user test file under pytester, with a strict asyncio ini."""
-    pytester.makeini(INI)
+    pytester.makeini(ini)
     pytester.makepyfile(test_user=textwrap.dedent(source))
     # Hypothesis' terminal summary costs most of a second per in-process run.
     return pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args)
@@ -62,6 +74,108 @@ def test_without_the_plugin_the_fixtures_are_missing(pytester: pytest.Pytester) 
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'fake_tahdah' not found*"])
+
+
+# -- loading the plugin costs only pytest -----------------------------------------------------
+
+
+def modules_added_by(code: str, *, after: str = "") -> list[str]:
+    """The modules a fresh interpreter imports to run ``code``, once it has run ``after``."""
+    probe = (
+        f"import sys, json\n{after}\nbefore = set(sys.modules)\n{code}\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    # -I: neither the environment nor the working directory changes what is imported.
+    ran = subprocess.run(
+        [sys.executable, "-I", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    added: list[str] = json.loads(ran.stdout.splitlines()[-1])
+    return added
+
+
+def test_the_plugin_module_imports_only_pytest() -> None:
+    added = modules_added_by(
+        "import tahdah_async.testing.plugin", after="import tahdah_async.testing"
+    )
+
+    assert "pytest" in added
+    assert [name for name in added if name.startswith("tahdah_async")] == [
+        "tahdah_async.testing.plugin"
+    ]
+    assert [name for name in added if name.split(".")[0] in {"pytest_asyncio", "aiohttp"}] == []
+
+
+def test_loading_the_plugin_imports_neither_aiohttp_nor_the_client() -> None:
+    added = modules_added_by("import tahdah_async.testing.plugin")
+
+    assert "aiohttp" not in added
+    assert "tahdah_async._client" not in added
+
+
+# -- without pytest-asyncio, the fixtures say what is missing -----------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["fake_tahdah", "tahdah_client", "tahdah_webhook"])
+def test_without_pytest_asyncio_a_fixture_names_the_extra(
+    pytester: pytest.Pytester, fixture: str
+) -> None:
+    result = run(
+        pytester,
+        f"""
+        async def test_async({fixture}):
+            pass
+
+
+        def test_sync({fixture}):
+            pass
+
+
+        def test_the_options_need_no_event_loop(fake_tahdah_options):
+            assert fake_tahdah_options == {{}}
+        """,
+        "-p",
+        "no:asyncio",
+        ini=WITHOUT_ASYNCIO_INI,
+    )
+
+    result.assert_outcomes(passed=1, errors=2)
+    message = MISSING_PYTEST_ASYNCIO.format(name=fixture)
+    assert "pip install 'tahdah-async[testing]' (or pytest-asyncio)" in message
+    assert result.outlines.count(message) == 2
+    assert "with no plugin or hook that handled it" not in result.stdout.str()
+
+
+def test_the_fixtures_work_in_strict_mode(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import pytest
+        from tahdah_async.webhooks import WebhookRouter, create_webhook_app
+
+
+        @pytest.mark.asyncio
+        async def test_all_three(tahdah_client, fake_tahdah, tahdah_webhook):
+            created = await tahdah_client.candidates.create(first_name="Ada", last_name="L")
+            assert fake_tahdah.state.candidates[created.id].data["firstName"] == "Ada"
+            app = create_webhook_app(WebhookRouter(), secrets="wh_s")
+            reply = await tahdah_webhook(app, "candidates.created", {"id": 1}, secret="wh_s")
+            assert reply.status == 200
+
+
+        class TestInAClass:
+            @pytest.mark.asyncio
+            async def test_a_method(self, fake_tahdah):
+                assert fake_tahdah.requests == []
+        """,
+        ini=STRICT_MODE_INI,
+    )
+
+    result.assert_outcomes(passed=2)
 
 
 # -- the fixtures, used directly ---------------------------------------------------------------
