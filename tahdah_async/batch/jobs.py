@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -89,13 +89,39 @@ class ImportedLearner:
 
 
 class LearnerFileError(ValueError):
-    """A learners file that cannot be imported; the message names the line."""
+    """A learners file that cannot be imported; the message has a ``path:line: problem``
+    line for each bad line (the first 20, then a count of the rest).
 
+    Args:
+        message: the message.
+        path: the file.
+        problems: every bad line, as ``(line, problem)`` pairs; ``line`` 1 is the header.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        problems: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        """The file, when the error is about one."""
+        self.problems = tuple(problems)
+        """Every bad line, as ``(line, problem)`` pairs, in file order (none are left out)."""
+
+
+LEARNER_PROBLEMS_SHOWN: Final = 20
+"""How many bad lines a :class:`LearnerFileError` message lists before counting the rest."""
 
 _REGISTRATION_COLUMNS = ("behavior", "registration_date")
 _CANDIDATE_COLUMNS = tuple(
     field.name for field in attrs.fields(Candidate) if field.name not in ("id", "extra", "tags")
 )
+_NAME_COLUMNS = ("first_name", "last_name")
+"""The columns a learner cannot do without: the API refuses a candidate without either."""
+_SHOWN_VALUE = 60  # the most characters of a bad value quoted in a message
 
 
 def read_learners(path: str | os.PathLike[str]) -> list[Learner]:
@@ -103,76 +129,141 @@ def read_learners(path: str | os.PathLike[str]) -> list[Learner]:
 
     Columns (snake_case or the API's camelCase): ``first_name``, ``last_name``, ``email``,
     ``external_id``, ``date_of_birth`` for the candidate, and optionally ``behavior`` and
-    ``registration_date`` for the registration. Every learner needs an ``external_id`` or an
-    ``email``, unique in the file, to be its key in reports.
+    ``registration_date`` for the registration. Every learner needs a ``first_name`` and a
+    ``last_name`` (the API refuses a candidate without them), and an ``external_id`` or an
+    ``email``, unique in the file, to be its key in reports. An email must have the shape of
+    one: a single ``@`` between a name and a domain, and no spaces.
+
+    The whole file is read before anything is refused, so one error names every bad line.
 
     Raises:
         FileNotFoundError: no such file.
-        LearnerFileError: an unknown column, a malformed row, a bad value or a duplicate
-            learner, with the line number.
+        LearnerFileError: an unknown, repeated or missing column (line 1), or rows with
+            malformed fields, bad values, missing names or duplicate learners: a
+            ``path:line: problem`` line for each bad line, and all of them in ``problems``.
     """
     with Path(path).open(encoding="utf-8-sig", newline="") as file:
         reader = csv.reader(file)
         header = next(reader, None)
         if header is None:
-            raise LearnerFileError(f"{path}: the file is empty (it needs a header row)")
+            raise LearnerFileError(f"{path}: the file is empty (it needs a header row)", path=path)
         columns = [_snake(name.strip()) for name in header]
-        unknown = [h for h, c in zip(header, columns, strict=True) if c not in _KNOWN_COLUMNS]
-        if unknown:
-            raise LearnerFileError(
-                f"{path}:1: unknown column {unknown[0]!r} (known: {', '.join(_KNOWN_COLUMNS)})"
-            )
-        if len(set(columns)) != len(columns):
-            raise LearnerFileError(f"{path}:1: a column appears twice")
+        problem = _header_problem(header, columns)
+        if problem is not None:
+            # Every row would be wrong the same way: the header is the one bad line.
+            raise _file_error(path, [(1, problem)])
         learners: list[Learner] = []
+        problems: list[tuple[int, str]] = []
         seen: dict[str, int] = {}
         for values in reader:
             line = reader.line_num
             if not any(value.strip() for value in values):
                 continue
             if len(values) != len(columns):
-                raise LearnerFileError(
-                    f"{path}:{line}: {len(values)} fields, but the header has {len(columns)}"
-                )
+                problems.append((line, f"{len(values)} fields, but the header has {len(columns)}"))
+                continue
             row = {c: v.strip() for c, v in zip(columns, values, strict=True) if v.strip()}
-            learner = _learner(row, line, path)
-            key = learner.key
-            if key in seen:
-                raise LearnerFileError(
-                    f"{path}:{line}: learner {key!r} is already on line {seen[key]}"
-                )
-            seen[key] = line
-            learners.append(learner)
+            learner, wrong = _learner(row, line)
+            key = row.get("external_id") or row.get("email")
+            if key is not None:
+                if key in seen:
+                    wrong.append(f"learner {key!r} is already on line {seen[key]}")
+                else:
+                    seen[key] = line
+            if wrong:
+                problems.append((line, "; ".join(wrong)))
+            elif learner is not None:
+                learners.append(learner)
+    if problems:
+        raise _file_error(path, problems)
     return learners
 
 
 _KNOWN_COLUMNS = _CANDIDATE_COLUMNS + _REGISTRATION_COLUMNS
 
 
-def _learner(row: dict[str, str], line: int, path: object) -> Learner:
+def _header_problem(header: list[str], columns: list[str]) -> str | None:
+    """What is wrong with the header row, if anything (every fault of it, in one text)."""
+    wrong = []
+    unknown = [h for h, c in zip(header, columns, strict=True) if c not in _KNOWN_COLUMNS]
+    if unknown:
+        listed = ", ".join(_quoted(name) for name in unknown)
+        plural = "s" if len(unknown) > 1 else ""
+        wrong.append(f"unknown column{plural} {listed} (known: {', '.join(_KNOWN_COLUMNS)})")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    for column in twice:
+        spelled = [h.strip() for h, c in zip(header, columns, strict=True) if c == column]
+        wrong.append(f"the column {column} appears twice (as {', '.join(map(_quoted, spelled))})")
+    missing = [name for name in _NAME_COLUMNS if name not in columns]
+    if missing:
+        wrong.append(
+            f"no {' and no '.join(missing)} column (every learner needs a first_name "
+            "and a last_name)"
+        )
+    return "; ".join(wrong) or None
+
+
+def _file_error(path: str | os.PathLike[str], problems: list[tuple[int, str]]) -> LearnerFileError:
+    lines = [f"{path}:{line}: {problem}" for line, problem in problems[:LEARNER_PROBLEMS_SHOWN]]
+    more = len(problems) - LEARNER_PROBLEMS_SHOWN
+    if more > 0:
+        lines.append(f"... and {more:,} more bad line{'s' if more > 1 else ''}")
+    return LearnerFileError("\n".join(lines), path=path, problems=problems)
+
+
+def _learner(row: dict[str, str], line: int) -> tuple[Learner | None, list[str]]:
+    """The learner of one row, or ``None``; and every problem of the row."""
+    wrong: list[str] = []
+    missing = [name for name in _NAME_COLUMNS if name not in row]
+    if missing:
+        wrong.append(f"the learner needs a {' and a '.join(missing)}")
+    if "external_id" not in row and "email" not in row:
+        wrong.append("the learner needs an external_id or an email")
+    if "email" in row and not _looks_like_email(row["email"]):
+        wrong.append(
+            f"email {_quoted(row['email'])} is not an email address "
+            "(one @ between a name and a domain, no spaces)"
+        )
     fields = {name: value for name, value in row.items() if name in _CANDIDATE_COLUMNS}
-    if not fields.get("external_id") and not fields.get("email"):
-        raise LearnerFileError(f"{path}:{line}: the learner needs an external_id or an email")
+    candidate = None
     try:
         candidate = structure({to_camel(name): value for name, value in fields.items()}, Candidate)
     except StructureError as exc:
-        raise LearnerFileError(f"{path}:{line}: {exc}") from None
+        for found in exc.problems:
+            column = _snake(found.wire_path)
+            shown = f" ({_quoted(row[column])})" if column in row else ""
+            wrong.append(f"{column or 'the row'}: {found.message}{shown}")
     behavior = date = None
     if "behavior" in row:
-        if not re.fullmatch(r"-?[0-9]+", row["behavior"]):
-            raise LearnerFileError(
-                f"{path}:{line}: behavior must be an integer, got {row['behavior']!r}"
-            )
-        behavior = int(row["behavior"])
+        if re.fullmatch(r"-?[0-9]+", row["behavior"]):
+            behavior = int(row["behavior"])
+        else:
+            wrong.append(f"behavior must be an integer, got {_quoted(row['behavior'])}")
     if "registration_date" in row:
         try:
             date = dt.date.fromisoformat(row["registration_date"])
         except ValueError:
-            raise LearnerFileError(
-                f"{path}:{line}: registration_date must be a date (YYYY-MM-DD), "
-                f"got {row['registration_date']!r}"
-            ) from None
-    return Learner(candidate=candidate, behavior=behavior, registration_date=date, line=line)
+            wrong.append(
+                "registration_date must be a date (YYYY-MM-DD), "
+                f"got {_quoted(row['registration_date'])}"
+            )
+    if wrong or candidate is None:
+        return None, wrong
+    learner = Learner(candidate=candidate, behavior=behavior, registration_date=date, line=line)
+    return learner, wrong
+
+
+def _looks_like_email(text: str) -> bool:
+    """A shape check only (one ``@``, a name and a domain, no spaces): the API judges the rest."""
+    name, at, domain = text.partition("@")
+    return bool(at and name and domain) and "@" not in domain and not any(c.isspace() for c in text)
+
+
+def _quoted(text: str) -> str:
+    """``text`` quoted for a message: bounded, and with control characters escaped (repr)."""
+    if len(text) > _SHOWN_VALUE:
+        text = text[: _SHOWN_VALUE - 3] + "..."
+    return repr(text)
 
 
 def _snake(name: str) -> str:

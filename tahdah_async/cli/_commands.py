@@ -7,22 +7,26 @@ import contextlib
 import difflib
 import json
 import logging
+import os
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import click
 from aiohttp import web
+from click.shell_completion import CompletionItem
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from yarl import URL
 
 from .. import errors
+from .._base_client import check_token
 from .._client import DEFAULT_BASE_URL, TahdahClient
-from .._routes import ROUTES, Route
+from .._routes import ROUTE_MARKS, ROUTES, Route
 from .._untrusted import peer_text
 from .._version import __version__
 from ..batch import (
@@ -35,9 +39,11 @@ from ..batch import (
     resume_rows,
 )
 from ..batch import Progress as BatchProgress
+from ..batch._report import describe
 from ..testing.fake import DEFAULT_SECRET, FakeTahdah
 from ..testing.webhooks import deliver_webhook
 from ..webhooks import Delivery, WebhookRouter, create_webhook_app
+from ..webhooks.app import SIGNATURE_HEADER, VERB_HEADER
 from . import EXIT_AUTH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 
 __all__ = ["cli", "run"]
@@ -49,6 +55,9 @@ _ANSWER = 2000  # the longest text answer of a receiver printed, in characters
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+SECRET_ENV: Final = "TAHDAH_WEBHOOK_SECRET"
+"""Where the webhook commands find the signing secret when none is given."""
 
 AUTH_HINT = "check the API key given with --token or TAHDAH_TOKEN, and whom it may act for"
 
@@ -76,6 +85,9 @@ def run(argv: list[str]) -> int:
     except Failed as exc:
         err.print(f"error: {exc}", markup=False)
         return exc.code
+    except SystemExit as exc:
+        # Only shell completion (_TAHDAH_COMPLETE) exits from inside click's main.
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILED
     return EXIT_OK
 
 
@@ -105,16 +117,82 @@ def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
+# click.ParamType takes type arguments only from click 8.2 on, and the cli extra allows 8.1.
+class Credential(click.ParamType):  # type: ignore[type-arg]
+    """A token or secret option: checked for a sendable shape, never shown in a message, and
+    missing with a message that names its environment variable.
+
+    Args:
+        env: the environment variable the option also reads.
+    """
+
+    name = "text"
+
+    def __init__(self, env: str | None, *, header: bool = True) -> None:
+        self.env = env
+        self.header = header
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """Return ``value`` if it can be used (sent in a header, for a ``header`` one)."""
+        if not isinstance(value, str) or not value:
+            self.fail("it must not be empty", param, ctx)
+        if self.header:
+            try:
+                check_token(value, "it")
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        return value
+
+    def get_missing_message(self, param: click.Parameter, ctx: click.Context | None) -> str:
+        """Name the environment variable as the other way to give it."""
+        if self.env is None:
+            return ""
+        return f"Give {param.opts[0]} or set the {self.env} environment variable."
+
+
+VERBOSE_HELP: Final = "Log retries (-v) or every request (-vv); before or after the command."
+_VERBOSITY: Final = "tahdah.verbosity"
+_OWN_LOG_HANDLER: Final = "tahdah.log_handler"
+
+
+def _verbosity(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """Add this command's ``-v`` count to the whole command line's and set the log level."""
+    if not value:
+        return
+    meta = ctx.find_root().meta
+    total = meta[_VERBOSITY] = meta.get(_VERBOSITY, 0) + value
+    level = logging.DEBUG if total > 1 else logging.INFO
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        meta[_OWN_LOG_HANDLER] = True
+    elif meta.get(_OWN_LOG_HANDLER):
+        root.setLevel(level)  # a -v after the command, when one came before it too
+
+
+def verbose_option() -> click.Option:
+    """The ``-v`` option, which every group and command of ``tahdah`` takes."""
+    return click.Option(
+        ["-v", "--verbose"],
+        count=True,
+        expose_value=False,
+        callback=_verbosity,
+        help=VERBOSE_HELP,
+    )
+
+
+def _add_verbose_option(command: click.Command) -> None:
+    if not any(param.name == "verbose" for param in command.params):
+        command.params.append(verbose_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_verbose_option(sub)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tahdah")
-@click.option("-v", "--verbose", count=True, help="Log retries (-v) or every request (-vv).")
-def cli(verbose: int) -> None:
+def cli() -> None:
     """Work with the Tahdah API from the command line, or try it offline with `tahdah demo`."""
-    if verbose:
-        logging.basicConfig(
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -141,18 +219,37 @@ def demo(learners: Path | None) -> None:
 @cli.command("fake-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where to listen.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    type=Credential(None),
+    help="The API key the fake accepts (default: a new random one, printed at start).",
+)
 @click.option("--secret", default=DEFAULT_SECRET, show_default=True, help="Webhook secret.")
 @click.option("--webhook-url", "webhook_urls", multiple=True, help="Send webhooks here.")
 @click.option("--latency", default=0.0, type=click.FloatRange(0), help="Seconds per call.")
 def fake_server(
-    host: str, port: int, secret: str, webhook_urls: tuple[str, ...], latency: float
+    host: str,
+    port: int,
+    token: str | None,
+    secret: str,
+    webhook_urls: tuple[str, ...],
+    latency: float,
 ) -> None:
-    """Serve a stateful fake Tahdah API until interrupted, for developing against it."""
+    """Serve a stateful fake Tahdah API until interrupted, for developing against it.
 
-    async def serve() -> None:
+    Each request handled and each webhook attempt is logged on stderr, one line each.
+    Ctrl-C exits 130, SIGTERM 0.
+    """
+
+    async def serve() -> int:
         fake = FakeTahdah(
             secret=secret, webhook_urls=webhook_urls, host=host, port=port, latency=latency
         )
+        if token is not None:
+            # The key given replaces the random one, so a script knows it before the start.
+            del fake.state.tokens[fake.token]
+            fake.state.tokens[token] = fake.owner_id
+        fake.app.middlewares.append(log_requests)
         try:
             await fake.start()
         except OSError as exc:
@@ -160,18 +257,73 @@ def fake_server(
         (experience,) = fake.seed(experiences=[{"name": "Sample experience"}]).experiences
         try:
             say(f"fake Tahdah API listening on {fake.url}")
-            say(f"token: {fake.token}  (acts for legal entity {fake.owner_id})")
+            shown = "the one given with --token" if token is not None else fake.token
+            say(f"token: {shown}  (acts for legal entity {fake.owner_id})")
             say(f"learning experience {experience} is ready for import-learners")
             for url in webhook_urls:
                 say(f"webhooks go to {url}")
             say("stop with Ctrl-C")
-            await until_stopped()
+            with webhook_attempts_logged():
+                stopped_by = await until_stopped()
             count = len(fake.requests)
             say(f"stopped after {count} request{'' if count == 1 else 's'}")
         finally:
             await fake.stop()
+        return stopped_by
 
-    execute(serve())
+    interrupted(execute(serve()))
+
+
+@web.middleware
+async def log_requests(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    """Log each request the fake server handles on stderr: method, path and status."""
+    status: int | str = "failed"
+    try:
+        response: web.StreamResponse = await handler(request)
+        dropped = request.transport is None or request.transport.is_closing()
+        status = "dropped" if dropped else response.status
+        return response
+    except web.HTTPException as exc:  # no such route, or a method it does not take
+        status = exc.status
+        raise
+    finally:
+        # The path is the client's: bounded, and with no control character left in it.
+        note(f"{request.method} {peer_text(request.path_qs, limit=400)} -> {status}")
+
+
+class _StderrLines(logging.Handler):
+    """Writes each record's message alone, as a line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            note(record.getMessage())
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def webhook_attempts_logged() -> Iterator[None]:
+    """Show the fake's webhook log (a line per attempt, and each one given up) on stderr."""
+    logger = logging.getLogger("tahdah_async.testing")
+    handler = _StderrLines(logging.DEBUG)
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # with -v, not a second time through the root logger
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def interrupted(stopped_by: int) -> None:
+    """End a serving command that ``stopped_by`` a signal: Ctrl-C is an interruption (130)."""
+    if stopped_by == signal.SIGINT:
+        raise click.Abort
 
 
 # -- webhooks ------------------------------------------------------------------------------
@@ -189,13 +341,16 @@ def webhooks() -> None:
     "--secret",
     "secrets",
     multiple=True,
-    envvar="TAHDAH_WEBHOOK_SECRET",
-    help="Signing secret (repeat during a rotation; env TAHDAH_WEBHOOK_SECRET).",
+    help=f"Signing secret (repeat during a rotation; default: env {SECRET_ENV}).",
 )
 def listen(host: str, port: int, secrets: tuple[str, ...]) -> None:
-    """Receive webhooks, verify their signatures and print them."""
+    """Receive webhooks, verify their signatures and print them.
+
+    A rejected delivery is printed with the reason for it, and a duplicate as such.
+    """
+    secrets = secrets or _env_secret()
     if not secrets:
-        raise click.UsageError("give the signing secret with --secret or TAHDAH_WEBHOOK_SECRET")
+        raise click.UsageError(f"give the signing secret with --secret or {SECRET_ENV}")
     router = WebhookRouter()
 
     @router.on_any
@@ -203,35 +358,96 @@ def listen(host: str, port: int, secrets: tuple[str, ...]) -> None:
         payload = json.loads(delivery.body) if delivery.body.strip() else None
         verb = peer_text(delivery.verb, secrets=secrets, limit=128)
         say(f"verified {verb} (secret #{delivery.secret_index})")
-        say(terminal_json(payload))
+        say_json(payload)
 
     @web.middleware
-    async def report_rejections(
+    async def report_answers(
         request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
-        if response.status >= 400:
+        answer = _answer_of(response)
+        what = answer.get("status")
+        if response.status >= 400 or what == "duplicate":
             # The verb is the sender's header, and neither it nor the reason may bring
             # control characters (terminal escapes) to the terminal.
-            verb = peer_text(request.headers.get("Webhook-Verb", "?"), secrets=secrets, limit=128)
-            reason = peer_text(response.reason or "", secrets=secrets, limit=128)
-            say(f"rejected {verb}: {response.status} {reason}")
+            verb = peer_text(request.headers.get(VERB_HEADER, "?"), secrets=secrets, limit=128)
+            if what == "duplicate":
+                say(f"duplicate {verb}: already processed here, so the handlers did not run")
+            else:
+                reason = peer_text(response.reason or "", secrets=secrets, limit=128)
+                why = peer_text(_rejection(answer, request), secrets=secrets, limit=300)
+                say(f"rejected {verb}: {response.status} {reason}" + (f", {why}" if why else ""))
         return response
 
-    async def serve() -> None:
+    async def serve() -> int:
         app = create_webhook_app(router, secrets=list(secrets))
-        app.middlewares.append(report_rejections)
+        app.middlewares.append(report_answers)
         async with serving(app, host, port) as url:
             say(f"listening for webhooks on {url}")
             say("stop with Ctrl-C")
-            await until_stopped()
+            return await until_stopped()
 
-    execute(serve())
+    interrupted(execute(serve()))
+
+
+_REASONS: Final = {
+    "invalid_signature": "the signature does not match the secret",
+    "unauthorized": "the Authorization header is not the configured one",
+    "missing_verb": f"no {VERB_HEADER} header",
+    "invalid_json": "the body is not JSON",
+    "invalid_payload": "the payload does not fit its event",
+    "payload_too_large": "the body is over the size limit",
+    "body_timeout": "the body did not arrive in time",
+    "method_not_allowed": "only POST is accepted",
+    "handler_failed": "a handler failed (the sender should retry)",
+    "in_progress": "another copy of it is being handled",
+    "unknown_verb": "no handler takes this verb",
+    "shutting_down": "the receiver is stopping",
+    "dedupe_unavailable": "the deduplication store cannot be reached",
+}
+"""What each ``status`` word of the receiver's answer means, as ``listen`` prints it."""
+
+
+def _env_secret() -> tuple[str, ...]:
+    # The whole value is one secret, as for `webhooks send` and `webhooks serve`.
+    value = os.environ.get(SECRET_ENV, "")
+    return (value,) if value else ()
+
+
+def _answer_of(response: web.StreamResponse) -> dict[str, Any]:
+    """A receiver's JSON answer, such as ``{"status": "duplicate"}`` (``{}`` if it is not)."""
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes):
+        return {}
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _rejection(answer: dict[str, Any], request: web.Request) -> str:
+    """Why the receiver refused a delivery, in words, from its answer's ``status`` word."""
+    what = answer.get("status")
+    if not isinstance(what, str):
+        return ""
+    if what == "invalid_signature" and SIGNATURE_HEADER not in request.headers:
+        return f"no {SIGNATURE_HEADER} header"
+    detail = answer.get("detail")  # the receiver's own account, when it gives one
+    if isinstance(detail, str) and detail:
+        return detail
+    return _REASONS.get(what, what.replace("_", " "))
 
 
 @webhooks.command()
 @click.option("--url", required=True, callback=http_url, help="The receiver's URL.")
-@click.option("--secret", required=True, envvar="TAHDAH_WEBHOOK_SECRET", help="The signing secret.")
+@click.option(
+    "--secret",
+    required=True,
+    envvar=SECRET_ENV,
+    type=Credential(SECRET_ENV, header=False),
+    help=f"The signing secret (env {SECRET_ENV}, as for listen and serve).",
+)
 @click.option("--verb", required=True, help="The Webhook-Verb, such as candidates.created.")
 @click.option(
     "--file",
@@ -269,7 +485,7 @@ def send(
             if isinstance(reply.body, str):
                 say(peer_text(reply.body, secrets=(secret,), limit=_ANSWER))
             else:
-                say(terminal_json(reply.body))
+                say_json(reply.body)
         return reply.status
 
     status = execute(deliver())
@@ -278,6 +494,20 @@ def send(
 
 
 # -- API calls -----------------------------------------------------------------------------
+
+
+TOKEN_ENV: Final = "TAHDAH_TOKEN"
+
+
+def token_option(*, required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--token`` option (or ``TAHDAH_TOKEN``) of the commands that talk to the API."""
+    return click.option(
+        "--token",
+        envvar=TOKEN_ENV,
+        required=required,
+        type=Credential(TOKEN_ENV),
+        help=f"The API key (better: env {TOKEN_ENV}, kept out of the process list).",
+    )
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -290,16 +520,26 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
         callback=http_url,
         help="The API's base URL (env TAHDAH_BASE_URL).",
     )(command)
-    return click.option(
-        "--token",
-        envvar="TAHDAH_TOKEN",
-        required=True,
-        help="The API key (better: env TAHDAH_TOKEN, kept out of the process list).",
-    )(command)
+    return token_option()(command)
+
+
+def complete_operation(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Complete an operation name of the route table, with its route as the help."""
+    return [
+        CompletionItem(name, help=str(route))
+        for name, route in ROUTES.items()
+        if name.startswith(incomplete)
+    ]
+
+
+_BARE: Final = "\0"
+"""What ``--json`` holds when given without a value (no argument can hold a NUL)."""
 
 
 @cli.command()
-@click.argument("operation")
+@click.argument("operation", required=False, shell_complete=complete_operation)
 @click.option(
     "--param",
     "-p",
@@ -308,12 +548,59 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
     metavar="NAME=VALUE",
     help="A path or query placeholder of the route, such as legalEntityId=1001.",
 )
-@click.option("--json", "body", help="The request body, as JSON text.")
-@api_options
+@click.option(
+    "--json",
+    "body",
+    is_flag=False,
+    flag_value=_BARE,
+    metavar="[BODY]",
+    help=(
+        "The request body, as JSON text. Without BODY: print only JSON (an empty answer as "
+        "null, and --list as a JSON list)."
+    ),
+)
+@click.option("--list", "list_only", is_flag=True, help="List the operations and exit.")
+@click.option(
+    "--base-url",
+    envvar="TAHDAH_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=http_url,
+    help="The API's base URL (env TAHDAH_BASE_URL).",
+)
+@token_option(required=False)
+@click.pass_context
 def call(
-    operation: str, params: tuple[str, ...], body: str | None, token: str, base_url: str
+    ctx: click.Context,
+    operation: str | None,
+    params: tuple[str, ...],
+    body: str | None,
+    list_only: bool,
+    token: str | None,
+    base_url: str,
 ) -> None:
-    """Call any operation of the route table (such as trust_groups.list); print the JSON."""
+    """Call any operation of the route table (such as trust_groups.list); print the JSON.
+
+    `tahdah call --list` lists the operations, with their routes and how much of each the
+    API documentation confirms (D) or the SDK chose (P).
+    """
+    as_json = body == _BARE
+    if as_json:
+        body = None
+    if list_only:
+        if as_json:
+            say_json(operations_json())
+        else:
+            for line in operation_lines():
+                say(line)
+        return
+    if operation is None:
+        raise click.MissingParameter(
+            "Name one, or see them with --list.",
+            ctx=ctx,
+            param_hint="'OPERATION'",
+            param_type="argument",
+        )
     route = ROUTES.get(operation)
     if route is None:
         close = difflib.get_close_matches(operation, ROUTES, n=3)
@@ -322,6 +609,8 @@ def call(
             f"unknown operation {operation!r}; {hint}the operations are: "
             + ", ".join(sorted(ROUTES))
         )
+    if token is None:
+        raise click.MissingParameter(ctx=ctx, param=_param(ctx, "token"))
     values: dict[str, str] = {}
     for param in params:
         name, sep, value = param.partition("=")
@@ -337,8 +626,36 @@ def call(
             return await client.request(method, path, params=dict(query), json=data)
 
     result = execute(send_call())
-    if result is not None:
-        say(terminal_json(result))
+    if result is not None or as_json:
+        say_json(result)
+
+
+def _param(ctx: click.Context, name: str) -> click.Parameter:
+    return next(param for param in ctx.command.params if param.name == name)
+
+
+def operations_json() -> list[dict[str, str]]:
+    """The operations as ``tahdah call --list --json`` prints them, in route-table order."""
+    return [
+        {
+            "operation": name,
+            "method": route.method,
+            "path": str(route).partition(" ")[2],
+            "mark": ROUTE_MARKS[name],
+        }
+        for name, route in ROUTES.items()
+    ]
+
+
+def operation_lines() -> list[str]:
+    """The operations as ``tahdah call --list`` prints them: a line each, in aligned columns."""
+    columns = ("operation", "method", "path", "mark")
+    rows = [columns, *(tuple(row[key] for key in columns) for row in operations_json())]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(columns) - 1)]
+    return [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
 
 
 def build(route: Route, values: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
@@ -374,6 +691,12 @@ def build(route: Route, values: dict[str, str]) -> tuple[str, list[tuple[str, st
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a report here (CSV, or JSON lines for .jsonl); resumes from it if it exists.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the counts and every learner's outcome as JSON (and no progress bar).",
+)
 @api_options
 def import_learners_command(
     file: Path,
@@ -383,6 +706,7 @@ def import_learners_command(
     concurrency: int,
     chunk_size: int,
     report: Path | None,
+    as_json: bool,
     token: str,
     base_url: str,
 ) -> None:
@@ -402,11 +726,14 @@ def import_learners_command(
     except ValueError as exc:
         raise Failed(str(exc), EXIT_USAGE) from None
     if earlier:
-        say(f"resuming from {report}: {len(done_keys(earlier))} already done")
+        # With --json, stdout holds the JSON alone.
+        (note if as_json else say)(
+            f"resuming from {report}: {len(done_keys(earlier))} already done"
+        )
 
     async def work() -> BatchResult[Any, Any]:
         async with TahdahClient(token, base_url=base_url) as client:
-            with progress_bar("importing learners", len(learners)) as update:
+            with progress_bar("importing learners", len(learners), shown=not as_json) as update:
                 return await import_learners(
                     client,
                     legal_entity,
@@ -421,7 +748,10 @@ def import_learners_command(
                 )
 
     result = execute(work())
-    out.print(outcome_table(result))
+    if as_json:
+        say_json(outcomes_json(result))
+    else:
+        out.print(outcome_table(result))
     if isinstance(result.stopped_by, errors.AuthenticationError | errors.PermissionDeniedError):
         raise Failed(f"{result.stopped_by}\n{AUTH_HINT}", EXIT_AUTH)
     if not result.complete:
@@ -439,20 +769,50 @@ def outcome_table(result: BatchResult[Any, Any]) -> Table:
             first = next(
                 (str(r.error) for r in result.by_outcome(outcome) if r.error is not None), ""
             )
-            table.add_row(outcome, str(count), first)
+            # A Text cell: the API's words must not be read as rich markup.
+            table.add_row(outcome, str(count), Text(first))
     return table
 
 
+def outcomes_json(result: BatchResult[Any, Any]) -> dict[str, Any]:
+    """The JSON ``tahdah import-learners --json`` prints: counts, then every learner in file
+    order, with its candidate and registration ids when it was imported now, or its error."""
+    learners = []
+    for item in result.results:
+        shown: dict[str, Any] = {"key": item.key, "line": item.item.line, "outcome": item.outcome}
+        imported = item.value
+        if imported is not None:
+            shown["candidate_id"] = imported.candidate_id
+            shown["candidate_experience_id"] = imported.candidate_experience_id or None
+        if item.error is not None:
+            shown["error"] = describe(item.error)
+        learners.append(shown)
+    stopped = result.stopped_by
+    return {
+        "complete": result.complete,
+        "counts": dict(result.counts),
+        "stopped_by": None if stopped is None else describe(stopped),
+        "learners": learners,
+    }
+
+
 @contextlib.contextmanager
-def progress_bar(label: str, total: int) -> Any:
-    """A rich progress bar; yields the batch ``progress`` callback that advances it."""
+def progress_bar(label: str, total: int, *, shown: bool = True) -> Iterator[Any]:
+    """A rich progress bar; yields the batch ``progress`` callback that advances it.
+
+    Not ``shown``, it is drawn on stderr when that is a terminal, and else not at all.
+    """
+    console = out if shown else err
+    if not shown and not err.is_terminal:
+        yield None
+        return
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=out,
-        transient=False,
+        console=console,
+        transient=not shown,
     )
     task = bar.add_task(label, total=total)
 
@@ -468,8 +828,22 @@ def progress_bar(label: str, total: int) -> Any:
 
 def say(text: str) -> None:
     """Print a plain line to stdout now (flushed: other programs read it as it comes)."""
-    out.print(text, markup=False)
+    out.print(text, markup=False, emoji=False)
     out.file.flush()
+
+
+def say_json(value: Any) -> None:
+    """Print ``value`` to stdout as :func:`terminal_json`, exactly (no rich rendering)."""
+    stream = out.file
+    stream.write(terminal_json(value) + "\n")
+    stream.flush()
+
+
+def note(text: str) -> None:
+    """Write a plain line to stderr now (a log line, or what must stay out of stdout)."""
+    stream = err.file
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def terminal_json(value: Any) -> str:
@@ -499,15 +873,20 @@ def parse_json(text: str, source: str) -> Any:
         raise Failed(f"{source} is not valid JSON: {exc}", EXIT_USAGE) from None
 
 
-async def until_stopped() -> None:
-    """Wait for Ctrl-C or SIGTERM."""
-    stop = asyncio.Event()
+async def until_stopped() -> int:
+    """Wait for Ctrl-C or SIGTERM; return the signal that came."""
+    stop: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
+
+    def stopped(signum: int) -> None:
+        if not stop.done():
+            stop.set_result(signum)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopped, sig)
     try:
-        await stop.wait()
+        return await stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -533,3 +912,5 @@ async def serving(app: web.Application, host: str, port: int) -> AsyncIterator[s
 
 # The inbox commands live in their own module; importing it registers them on these groups.
 from . import _inbox  # noqa: E402, F401
+
+_add_verbose_option(cli)

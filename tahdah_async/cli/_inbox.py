@@ -3,7 +3,8 @@
 Every command names its inbox with ``--inbox URL`` (or ``TAHDAH_INBOX``, which keeps a
 database password out of the process list); a password is never printed. A database that
 cannot be opened or fails mid-command exits 4. Verbs, errors and bodies come from senders and
-handlers, so what is printed of them goes through ``peer_text`` or ``terminal_json``.
+handlers, so what is printed of them goes through ``peer_text`` or ``terminal_json``. JSON
+output (``--json``, ``show``) is the JSON alone on stdout.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ from ..webhooks.inbox._url import open_inbox, redact_url, url_secrets
 from ..webhooks.worker import DEFAULT_MAX_ATTEMPTS, InboxWorker
 from . import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
 from ._commands import (
+    SECRET_ENV,
     Failed,
     cli,
     execute,
+    interrupted,
     out,
     say,
+    say_json,
     serving,
-    terminal_json,
     until_stopped,
     webhooks,
 )
@@ -54,7 +57,6 @@ from ._commands import (
 __all__ = ["inbox_group", "load_router", "serve"]
 
 INBOX_ENV: Final = "TAHDAH_INBOX"
-SECRET_ENV: Final = "TAHDAH_WEBHOOK_SECRET"
 
 _VERB: Final = 128  # the most characters of a verb printed
 _LISTED_ERROR: Final = 80  # the most characters of a row's last error ``list`` prints
@@ -353,7 +355,7 @@ def serve(
     router = load_router(target)
     shown = redact_url(inbox_url)
 
-    async def run_server() -> None:
+    async def run_server() -> int:
         async with opened(inbox_url, create=True) as inbox:
             receiver = create_webhook_app(
                 router, secrets=secrets, inbox=inbox, worker=not no_worker
@@ -369,10 +371,11 @@ def serve(
                 else:
                     say(f"storing deliveries in {shown}; a worker here runs them")
                 say("stop with Ctrl-C")
-                await until_stopped()
+                stopped_by = await until_stopped()
         say("stopped")
+        return stopped_by
 
-    execute(run_server())
+    interrupted(execute(run_server()))
 
 
 # -- tahdah inbox ----------------------------------------------------------------------------
@@ -419,12 +422,13 @@ def work(
     """Run the inbox's deliveries with the handlers of MODULE:ATTRIBUTE until stopped.
 
     Any number of workers may share one inbox. On Ctrl-C or SIGTERM the worker stops
-    claiming, lets running deliveries finish (up to --drain seconds) and gives back the rest.
+    claiming, lets running deliveries finish (up to --drain seconds) and gives back the rest;
+    it then exits 130 after Ctrl-C, 0 after SIGTERM.
     """
     router = load_router(target)
     router.resolve()
 
-    async def run_worker() -> None:
+    async def run_worker() -> int:
         async with opened(inbox_url, create=True) as inbox:
             worker = InboxWorker(
                 router, inbox, concurrency=concurrency, lease=lease, max_attempts=max_attempts
@@ -433,12 +437,13 @@ def work(
             try:
                 say(f"working on {redact_url(inbox_url)} as {worker.owner}")
                 say("stop with Ctrl-C")
-                await until_stopped()
+                stopped_by = await until_stopped()
             finally:
                 await worker.stop(drain)
         say("stopped")
+        return stopped_by
 
-    execute(run_worker())
+    interrupted(execute(run_worker()))
 
 
 @inbox_group.command()
@@ -453,7 +458,7 @@ def stats(inbox_url: str, as_json: bool) -> None:
 
     counted = execute(count())
     if as_json:
-        say(terminal_json(stats_json(counted)))
+        say_json(stats_json(counted))
         return
     by_state = Table(title="deliveries")
     by_state.add_column("state")
@@ -517,7 +522,7 @@ def list_rows(
     rows = execute(fetch())
     more, rows = len(rows) > limit, rows[:limit]
     if as_json:
-        say(terminal_json([row_json(row) for row in rows]))
+        say_json([row_json(row) for row in rows])
     else:
         for line in _row_lines(rows):
             say(line)
@@ -567,9 +572,9 @@ def show(id: int, inbox_url: str) -> None:
     shown["headers"] = dict(row.headers)
     try:
         body = _json.loads(row.body)
-        say(terminal_json({**shown, "body": body}))
+        say_json({**shown, "body": body})
     except (ValueError, RecursionError):
-        say(terminal_json({**shown, "body_text": row.body.decode("utf-8", errors="replace")}))
+        say_json({**shown, "body_text": row.body.decode("utf-8", errors="replace")})
 
 
 def row_json(row: StoredDelivery) -> dict[str, Any]:

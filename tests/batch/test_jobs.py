@@ -147,34 +147,44 @@ def test_camel_case_columns_are_read_too(tmp_path: Path) -> None:
 
 
 def test_a_header_without_rows_is_no_learners(tmp_path: Path) -> None:
-    assert read_learners(write(tmp_path, "first_name,email\n")) == []
+    assert read_learners(write(tmp_path, "first_name,last_name,email\n")) == []
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("first_name,nickname\nAda,Ace\n", ":1: unknown column 'nickname'"),
-        ("first_name,firstName,email\nA,B,a@x\n", ":1: a column appears twice"),
+        ("first_name,last_name,nickname\nAda,L,Ace\n", ":1: unknown column 'nickname'"),
+        (
+            "first_name,firstName,last_name,email\nA,B,C,a@x\n",
+            ":1: the column first_name appears twice \\(as 'first_name', 'firstName'\\)",
+        ),
         (
             "first_name,last_name,external_id,email\nAda,L,NF-1,a@x\nBob,M,NF-2\n",
             ":3: 3 fields, but the header has 4",
         ),
         (
-            "first_name,external_id,date_of_birth\nAda,NF-1,10/12/1815\n",
-            ":2: expected an ISO date",
+            "first_name,last_name,external_id,date_of_birth\nAda,L,NF-1,10/12/1815\n",
+            ":2: date_of_birth: expected an ISO date, got a string that is not one "
+            "\\('10/12/1815'\\)",
         ),
         (
-            "external_id,registration_date\nNF-1,2026-13-01\n",
+            "first_name,last_name,external_id,registration_date\nA,L,NF-1,2026-13-01\n",
             ":2: registration_date must be a date \\(YYYY-MM-DD\\), got '2026-13-01'",
         ),
-        ("external_id,behavior\nNF-1,1.5\n", ":2: behavior must be an integer, got '1.5'"),
-        ("external_id,behavior\nNF-1,high\n", ":2: behavior must be an integer, got 'high'"),
         (
-            "external_id,first_name\nNF-1,Ada\nNF-2,Bob\nNF-1,Cy\n",
+            "first_name,last_name,external_id,behavior\nA,L,NF-1,1.5\n",
+            ":2: behavior must be an integer, got '1.5'",
+        ),
+        (
+            "first_name,last_name,external_id,behavior\nA,L,NF-1,high\n",
+            ":2: behavior must be an integer, got 'high'",
+        ),
+        (
+            "external_id,first_name,last_name\nNF-1,Ada,L\nNF-2,Bob,M\nNF-1,Cy,N\n",
             ":4: learner 'NF-1' is already on line 2",
         ),
         (
-            "email,first_name\nada@x,Ada\n\nada@x,Ada again\n",
+            "email,first_name,last_name\nada@x,Ada,L\n\nada@x,Ada again,L\n",
             ":4: learner 'ada@x' is already on line 2",
         ),
         (

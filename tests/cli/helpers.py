@@ -102,6 +102,8 @@ class Child:
     process: asyncio.subprocess.Process
     lines: list[str] = attrs.field(factory=list)
     """Every stdout line read so far (without line ends)."""
+    err_lines: list[str] = attrs.field(factory=list)
+    """Every stderr line read so far (without line ends)."""
 
     async def line(self) -> str:
         """Read the next stdout line; fail after :data:`WAIT` seconds or at its end."""
@@ -118,6 +120,29 @@ class Child:
         async with asyncio.timeout(WAIT):
             while True:
                 found = re.search(pattern, await self.line())
+                if found is not None:
+                    return found
+
+    async def err_line(self) -> str:
+        """Read the next stderr line; fail after :data:`WAIT` seconds or at its end."""
+        assert self.process.stderr is not None
+        raw = await asyncio.wait_for(self.process.stderr.readline(), WAIT)
+        if not raw:
+            raise AssertionError(f"stderr ended; it said: {self.err_lines}")
+        text = raw.decode().rstrip("\r\n")
+        self.err_lines.append(text)
+        return text
+
+    async def expect_err(self, pattern: str) -> re.Match[str]:
+        """The first stderr line matching ``pattern`` (searched), among those read so far or
+        the next ones; for log lines, whose order across tasks is not fixed."""
+        for line in self.err_lines:
+            found = re.search(pattern, line)
+            if found is not None:
+                return found
+        async with asyncio.timeout(WAIT):
+            while True:
+                found = re.search(pattern, await self.err_line())
                 if found is not None:
                     return found
 

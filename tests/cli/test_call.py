@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tahdah_async._routes import ROUTE_MARKS, ROUTES
 from tahdah_async.cli import EXIT_AUTH, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from tahdah_async.testing import FakeTahdah
 from tests.servers import refusing_port
@@ -166,12 +167,139 @@ async def test_bad_json_is_a_usage_error(cli: Cli, fake_tahdah: FakeTahdah) -> N
     assert fake_tahdah.requests == []
 
 
-async def test_no_token_is_a_usage_error(cli: Cli, fake_tahdah: FakeTahdah) -> None:
+async def test_no_token_is_a_usage_error_naming_the_variable(
+    cli: Cli, fake_tahdah: FakeTahdah
+) -> None:
     ran = await cli("call", "trust_groups.list", "-p", "legalEntityId=1001")
 
     assert ran.code == EXIT_USAGE
-    assert "Missing option '--token'" in ran.err
+    assert (
+        "Missing option '--token'. Give --token or set the TAHDAH_TOKEN environment variable."
+        in " ".join(ran.err.split())
+    )
     assert fake_tahdah.requests == []
+
+
+@pytest.mark.parametrize("where", ["option", "environment"])
+async def test_a_token_that_cannot_be_sent_is_a_usage_error_that_does_not_show_it(
+    cli: Cli, fake_tahdah: FakeTahdah, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    token = "tk with\x1b[31m spaces"
+    option = ["--token", token] if where == "option" else []
+    if where == "environment":
+        monkeypatch.setenv("TAHDAH_TOKEN", token)
+
+    ran = await cli("call", "trust_groups.list", "-p", "legalEntityId=1001", *option)
+
+    assert ran.code == EXIT_USAGE
+    assert "Invalid value for '--token': it must be a non-empty string of visible ASCII" in (
+        " ".join(ran.err.split())
+    )
+    assert "spaces" not in ran.err
+    assert "Traceback" not in ran.err
+    assert fake_tahdah.requests == []
+
+
+async def test_no_operation_is_a_usage_error_pointing_at_the_list(cli: Cli) -> None:
+    ran = await cli("call", "--token", "tk_unused")
+
+    assert ran.code == EXIT_USAGE
+    assert "Missing argument 'OPERATION'. Name one, or see them with --list." in ran.err
+    assert ran.out == ""
+
+
+# -- the list of operations ----------------------------------------------------------------
+
+
+async def test_list_prints_every_operation_with_its_method_path_and_mark(cli: Cli) -> None:
+    ran = await cli("call", "--list")  # no token needed
+
+    assert (ran.code, ran.err) == (EXIT_OK, "")
+    header, *lines = ran.out.splitlines()
+    assert header.split() == ["operation", "method", "path", "mark"]
+    rows = [line.split(maxsplit=3) for line in lines]
+    assert [row[0] for row in rows] == list(ROUTES)
+    for name, method, path, mark in rows:
+        route = ROUTES[name]
+        assert (method, path, mark) == (
+            route.method,
+            str(route).split(" ", 1)[1],
+            ROUTE_MARKS[name],
+        )
+    assert rows[3][:2] == ["trust_groups.list_legal_entity_members", "GET"]
+    assert rows[3][2].endswith("/legalentities?trustGroupIds={trustGroupIds}")
+    assert rows[3][3] == "D (query name P)"
+
+
+async def test_list_as_json_is_the_route_table(cli: Cli, fake_tahdah: FakeTahdah) -> None:
+    ran = await cli("call", "--list", "--json")
+
+    assert (ran.code, ran.err) == (EXIT_OK, "")
+    listed = json.loads(ran.out)
+    assert [item["operation"] for item in listed] == list(ROUTES)
+    assert listed[0] == {
+        "operation": "trust_groups.list",
+        "method": "GET",
+        "path": "/api/trustgroups/legalentities/{legalEntityId}/trustgroups",
+        "mark": "method D, path P",
+    }
+    assert {item["operation"]: item["mark"] for item in listed} == dict(ROUTE_MARKS)
+    assert fake_tahdah.requests == []
+
+
+# -- --json for scripts --------------------------------------------------------------------
+
+
+async def test_a_bare_json_flag_prints_null_for_an_empty_answer(
+    cli: Cli, fake_tahdah: FakeTahdah
+) -> None:
+    (candidate,) = fake_tahdah.seed(candidates=[{"firstName": "Ada"}]).candidates
+
+    ran = await cli(
+        "call", "candidates.delete", "-p", f"candidateId={candidate}", "--json", *api(fake_tahdah)
+    )
+
+    assert (ran.code, ran.err) == (EXIT_OK, "")
+    assert json.loads(ran.out) is None
+    assert candidate not in fake_tahdah.state.candidates
+
+
+async def test_a_bare_json_flag_prints_the_decoded_result_alone(
+    cli: Cli, fake_tahdah: FakeTahdah
+) -> None:
+    (group,) = fake_tahdah.seed(trust_groups=[{"name": "Seeded"}]).trust_groups
+
+    ran = await cli(
+        "call",
+        "trust_groups.list",
+        "--json",
+        "-p",
+        f"legalEntityId={fake_tahdah.owner_id}",
+        *api(fake_tahdah),
+    )
+
+    assert (ran.code, ran.err) == (EXIT_OK, "")
+    assert [(item["id"], item["name"]) for item in json.loads(ran.out)] == [(group, "Seeded")]
+    assert [r.method for r in fake_tahdah.requests] == ["GET"]  # no body was taken from it
+
+
+async def test_the_result_is_printed_exactly_not_rendered(
+    cli: Cli, fake_tahdah: FakeTahdah
+) -> None:
+    # Emoji codes and markup are the API's data, not something to draw.
+    description = ":thumbs_up: [bold]north[/bold]"
+    ran = await cli(
+        "call",
+        "trust_groups.create",
+        "-p",
+        f"legalEntityId={fake_tahdah.owner_id}",
+        "--json",
+        json.dumps({"name": "Nord", "description": description}),
+        *api(fake_tahdah),
+    )
+
+    assert ran.code == EXIT_OK, ran.err
+    assert json.loads(ran.out)["description"] == description
 
 
 async def test_a_refused_token_exits_3(cli: Cli, fake_tahdah: FakeTahdah) -> None:

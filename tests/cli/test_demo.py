@@ -99,9 +99,11 @@ async def test_demo_refuses_a_missing_learners_file(cli: Cli, tmp_path: Path) ->
 
 
 async def test_demo_refuses_learners_without_behavior(cli: Cli, tmp_path: Path) -> None:
-    learners = write_csv(tmp_path / "nobehavior.csv", "first_name,email", "Ada,ada@example.com")
+    learners = write_csv(
+        tmp_path / "learners.csv", "first_name,last_name,email", "Ada,Lovelace,ada@example.com"
+    )
 
     ran = await cli("demo", "--learners", str(learners))
 
     assert ran.code == EXIT_USAGE
-    assert "behavior" in ran.err
+    assert f"{learners}:2: learner 'ada@example.com' has no behavior" in ran.err

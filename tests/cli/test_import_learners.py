@@ -107,6 +107,61 @@ async def test_import_creates_and_registers_every_learner(
     }
 
 
+async def test_json_prints_the_counts_and_every_learner_alone(
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.csv"
+    fake_tahdah.faults.fail(422, operation=REGISTER)
+    options = ("--report", str(report), "--chunk-size", "5", "--concurrency", "1", "--json")
+
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, *options))
+
+    assert ran.code == EXIT_FAILED
+    assert ran.err.strip() == "error: 5 not imported"
+    shown = json.loads(ran.out)  # stdout is the JSON alone: no progress bar, no table
+    assert shown["complete"] is False
+    assert shown["stopped_by"] is None
+    assert shown["counts"] == {"ok": 7, "failed": 5, "skipped": 0, "cancelled": 0}
+    learners = shown["learners"]
+    assert [item["key"] for item in learners] == KEYS
+    assert [item["line"] for item in learners] == list(range(2, 14))
+    created = candidates_by_external_id(fake_tahdah)
+    registered = {
+        r.candidate_id: r.candidate_experience_id
+        for r in fake_tahdah.state.experiences[experience].registrations
+    }
+    for item in learners[:5]:
+        assert item["outcome"] == "failed"
+        assert item["error"].startswith("UnprocessableEntityError: 422 Unprocessable Entity")
+        assert "candidate_id" not in item
+    for item in learners[5:]:
+        ident = created[item["key"]]
+        assert item == {
+            "key": item["key"],
+            "line": item["line"],
+            "outcome": "ok",
+            "candidate_id": ident,
+            "candidate_experience_id": str(registered[ident]),
+        }
+    assert fake_tahdah.token not in ran.out + ran.err
+
+
+async def test_json_of_a_resumed_import_keeps_stdout_for_the_json(
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.jsonl"
+    first = await cli(*command(fake_tahdah, experience, LEARNERS, "--report", str(report)))
+    assert first.code == EXIT_OK, first.err
+
+    ran = await cli(*command(fake_tahdah, experience, LEARNERS, "--report", str(report), "--json"))
+
+    assert ran.code == EXIT_OK, ran.err
+    shown = json.loads(ran.out)
+    assert (shown["complete"], shown["counts"]["skipped"]) == (True, 12)
+    assert {item["outcome"] for item in shown["learners"]} == {"skipped"}
+    assert ran.err == f"resuming from {report}: 12 already done\n"
+
+
 async def test_chunk_size_sets_learners_per_register_call(
     cli: Cli, fake_tahdah: FakeTahdah, experience: int
 ) -> None:
@@ -209,17 +264,33 @@ async def test_a_missing_file_is_a_usage_error(
     ("lines", "message"),
     [
         (
-            ["external_id,first_name,behavior", "A-1,Ada,1", "A-2,Grace"],
-            ":3: 2 fields, but the header has 3",
+            ["external_id,first_name,last_name,behavior", "A-1,Ada,L,1", "A-2,Grace,H"],
+            ":3: 3 fields, but the header has 4",
         ),
         (
-            ["external_id,first_name,behavior", "A-1,Ada,1", "A-2,Grace,1", "A-3,Alan,often"],
+            [
+                "external_id,first_name,last_name,behavior",
+                "A-1,Ada,L,1",
+                "A-2,Grace,H,1",
+                "A-3,Alan,T,often",
+            ],
             ":4: behavior must be an integer, got 'often'",
         ),
-        (["external_id,first_name,behavior", "A-1,Ada,1", "A-1,Ada,1"], ":3: learner 'A-1'"),
-        (["external_id,shoe_size", "A-1,9"], ":1: unknown column 'shoe_size'"),
+        (
+            ["external_id,first_name,last_name,behavior", "A-1,Ada,L,1", "A-1,Ada,L,1"],
+            ":3: learner 'A-1'",
+        ),
+        (
+            ["external_id,first_name,last_name,shoe_size", "A-1,A,L,9"],
+            ":1: unknown column 'shoe_size'",
+        ),
+        (["external_id,first_name,behavior", "A-1,Ada,1"], ":1: no last_name column"),
+        (
+            ["email,first_name,last_name,behavior", "ada at example.com,Ada,L,1"],
+            ":2: email 'ada at example.com' is not an email address",
+        ),
     ],
-    ids=["short-row", "bad-behavior", "duplicate", "unknown-column"],
+    ids=["short-row", "bad-behavior", "duplicate", "unknown-column", "no-name", "bad-email"],
 )
 async def test_a_malformed_file_is_a_usage_error_naming_the_line(
     cli: Cli,
@@ -238,10 +309,36 @@ async def test_a_malformed_file_is_a_usage_error_naming_the_line(
     assert fake_tahdah.requests == []
 
 
+async def test_every_bad_line_is_named_at_once(
+    cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
+) -> None:
+    file = write_csv(
+        tmp_path / "learners.csv",
+        "email,first_name,last_name,behavior",
+        "ada@example.com,Ada,Lovelace,1",
+        "grace@example.com,,Hopper,1",
+        "alan@example.com,Alan,Turing,1",
+        "katherine@@example.com,Katherine,Johnson,x",
+    )
+
+    ran = await cli(*command(fake_tahdah, experience, file, "--json"))
+
+    assert ran.code == EXIT_USAGE
+    assert ran.out == ""  # no JSON: nothing was imported
+    assert own_lines(ran.err) == [
+        f"error: {file}:3: the learner needs a first_name",
+        f"{file}:5: email 'katherine@@example.com' is not an email address (one @ between a "
+        "name and a domain, no spaces); behavior must be an integer, got 'x'",
+    ]
+    assert fake_tahdah.requests == []
+
+
 async def test_no_behavior_anywhere_is_a_usage_error(
     cli: Cli, fake_tahdah: FakeTahdah, experience: int, tmp_path: Path
 ) -> None:
-    file = write_csv(tmp_path / "learners.csv", "email,first_name", "ada@example.com,Ada")
+    file = write_csv(
+        tmp_path / "learners.csv", "email,first_name,last_name", "ada@example.com,Ada,Lovelace"
+    )
 
     ran = await cli(*command(fake_tahdah, experience, file))
 

@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from tahdah_async.cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from tahdah_async.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from tahdah_async.testing import deliver_webhook
 from tahdah_async.webhooks.inbox import (
     MemoryInbox,
@@ -162,7 +168,8 @@ async def test_serve_without_a_worker_stores_and_inbox_work_runs_them(
     assert started[1] == url
     assert [(row.attempts, row.lease_owner) for row in done] == [(1, None)] * 2
     assert [run["inbox_id"] for run in runs(tmp_path)] == [1, 2]
-    assert (worked[0], own_lines(worked[2])) == (EXIT_OK, [])
+    # Ctrl-C: the worker drains and stops, and the exit says it was interrupted.
+    assert (worked[0], own_lines(worked[2])) == (EXIT_INTERRUPTED, ["interrupted"])
     assert worked[1].splitlines() == ["stop with Ctrl-C", "stopped"]
 
 
@@ -187,7 +194,7 @@ async def test_a_failing_delivery_is_parked_dead_then_replayed_and_completed(
         second = await child.stop(signal.SIGINT)
 
     assert (dead.attempts, dead.last_error) == (1, "RuntimeError('asked to fail')")
-    assert first[0] == EXIT_OK
+    assert first[0] == EXIT_INTERRUPTED
     assert listed.code == EXIT_OK, listed.err
     header, line = listed.out.splitlines()
     assert header.split() == ["id", "state", "attempts", "verb", "received", "last", "error"]
@@ -199,7 +206,7 @@ async def test_a_failing_delivery_is_parked_dead_then_replayed_and_completed(
     assert (replayed.code, replayed.out) == (EXIT_OK, "replayed 1 delivery\n")
     assert pending is not None
     assert (pending.state, pending.attempts) == (State.PENDING, 0)
-    assert (done.attempts, second[0]) == (1, EXIT_OK)
+    assert (done.attempts, second[0]) == (1, EXIT_INTERRUPTED)
     assert [run["attempt"] for run in runs(tmp_path)] == [1, 1]
 
 
@@ -282,6 +289,27 @@ async def test_list_filters_and_pages(cli: Cli, tmp_path: Path, inbox: SQLiteInb
     assert "Boom('" in dead_line
     assert "\x1b" not in everything.out + rest.out
     assert "not json" not in everything.out  # list shows no bodies
+
+
+async def test_json_output_is_the_data_exactly(
+    cli: Cli, tmp_path: Path, inbox: SQLiteInbox
+) -> None:
+    # Emoji codes and markup in a sender's verb or body stay as they were sent: JSON output is
+    # written as it is, never rendered.
+    verb = ":thumbs_up: [bold]x[/bold]"
+    body = {"note": ":smile: [red]hi[/red]", "id": 1}
+    _, id = await inbox.put(new(verb, json.dumps(body).encode()))
+    url = sqlite_url(tmp_path / "inbox.db")
+
+    listed = await cli("inbox", "list", "--inbox", url, "--json")
+    shown = await cli("inbox", "show", str(id), "--inbox", url)
+    counted = await cli("inbox", "stats", "--inbox", url, "--json")
+
+    assert (listed.code, shown.code, counted.code) == (EXIT_OK, EXIT_OK, EXIT_OK)
+    assert [row["verb"] for row in json.loads(listed.out)] == [verb]
+    assert json.loads(shown.out)["body"] == body
+    assert list(json.loads(counted.out)["by_verb"]) == [verb]
+    assert listed.err == shown.err == counted.err == ""
 
 
 async def test_show_prints_a_row_with_its_body(

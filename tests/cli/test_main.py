@@ -17,8 +17,9 @@ from tahdah_async.cli import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
+from tahdah_async.testing import FakeTahdah
 
-from .helpers import WAIT, Cli, child_env, own_lines
+from .helpers import WAIT, Cli, child_env, own_lines, spawn
 
 
 def test_the_exit_codes_are_the_documented_ones() -> None:
@@ -69,7 +70,7 @@ def test_the_installed_command_prints_its_version(command: list[str]) -> None:
         (["inbox", "show"], "tahdah inbox show [OPTIONS] ID", "Print one delivery as JSON"),
         (["inbox", "replay"], "tahdah inbox replay [OPTIONS] [ID]...", "Run deliveries again"),
         (["inbox", "purge"], "tahdah inbox purge [OPTIONS]", "Delete done (or dead) deliveries"),
-        (["call"], "tahdah call [OPTIONS] OPERATION", "Call any operation of the route table"),
+        (["call"], "tahdah call [OPTIONS] [OPERATION]", "Call any operation of the route table"),
         (
             ["import-learners"],
             "tahdah import-learners [OPTIONS] FILE",
@@ -112,3 +113,42 @@ async def test_no_command_shows_the_commands(cli: Cli) -> None:
     listed = ran.out + ran.err
     for command in ("call", "demo", "fake-server", "import-learners", "inbox", "webhooks"):
         assert f"  {command} " in listed
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "levels"),
+    [
+        ([], [], set()),
+        (["-v"], [], {"INFO"}),
+        ([], ["-v"], {"INFO"}),
+        ([], ["-vv"], {"INFO", "DEBUG"}),
+        (["-v"], ["--verbose"], {"INFO", "DEBUG"}),
+    ],
+    ids=["quiet", "before", "after", "twice-after", "before-and-after"],
+)
+async def test_verbosity_counts_before_and_after_the_command(
+    fake_tahdah: FakeTahdah, before: list[str], after: list[str], levels: set[str]
+) -> None:
+    # One 503 makes a retry, which -v logs; -vv logs every attempt too.
+    fake_tahdah.faults.fail(503, operation="trust_groups.list", retry_after=0)
+    env = child_env(TAHDAH_TOKEN=fake_tahdah.token, TAHDAH_BASE_URL=fake_tahdah.url)
+    param = f"legalEntityId={fake_tahdah.owner_id}"
+    args = [*before, "call", *after, "trust_groups.list", "-p", param]
+    async with spawn(*args, env=env) as child:
+        code, out, err = await child.finish()
+
+    assert code == EXIT_OK, err
+    assert out == "[]\n"
+    logged = own_lines(err)
+    assert {line.split()[0] for line in logged} == levels
+    if "INFO" in levels:
+        assert any(line.startswith("INFO tahdah_async: retrying GET ") for line in logged)
+    assert fake_tahdah.token not in err
+
+
+async def test_every_command_takes_verbose_after_it(cli: Cli) -> None:
+    for args in (["demo"], ["webhooks", "send"], ["inbox", "list"], ["import-learners"]):
+        ran = await cli(*args, "-v", "--help")
+
+        assert ran.code == EXIT_OK, (args, ran.err)
+        assert "-v, --verbose" in ran.out

@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tahdah_async.cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from tahdah_async.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from tahdah_async.testing import deliver_webhook
 from tahdah_async.webhooks import Delivery, WebhookRouter, create_webhook_app
+from tahdah_async.webhooks.app import SIGNATURE_HEADER, VERB_HEADER
+from tahdah_async.webhooks.signature import sign
 from tests.servers import refusing_port
 
-from .helpers import Child, Cli, own_lines, spawn
+from .helpers import Child, Cli, child_env, own_lines, spawn
 
 SECRET = "wh_cli_secret"
 PAYLOAD = {"id": 1008, "firstName": "Ada", "lastName": "Lovelace", "note": "café"}
@@ -69,9 +72,89 @@ async def test_listen_verifies_prints_and_rejects() -> None:
     assert shown == PAYLOAD
     assert '  "note": "café"' in child.lines  # printed as text, not \u escapes
     assert "stop with Ctrl-C" in child.lines
-    assert rejected[0] == "rejected candidates.created: 401 Unauthorized"
-    assert (code, own_lines(err)) == (EXIT_OK, [])
+    assert rejected[0] == (
+        "rejected candidates.created: 401 Unauthorized, the signature does not match the secret"
+    )
+    assert (code, own_lines(err)) == (EXIT_INTERRUPTED, ["interrupted"])
     assert "verified" not in rest
+
+
+async def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST raw bytes with exactly these headers; return the status."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as r,
+    ):
+        await r.read()
+        return r.status
+
+
+async def test_listen_says_why_it_rejects_and_when_a_delivery_is_a_duplicate() -> None:
+    body = json.dumps(PAYLOAD).encode()
+    signed = {SIGNATURE_HEADER: sign(body, SECRET), "Content-Type": "application/json"}
+    async with spawn("webhooks", "listen", "--port", "0", "--secret", SECRET) as child:
+        url = (await child.expect(r"^listening for webhooks on (http://127\.0\.0\.1:\d+/)$"))[1]
+
+        first = await deliver_webhook(url, "candidates.created", PAYLOAD, secret=SECRET)
+        await child.expect(r"^verified candidates\.created ")
+        await read_json(child)
+        again = await deliver_webhook(url, "candidates.created", PAYLOAD, secret=SECRET)
+        duplicate = await child.line()
+        no_verb = await post(url, body, signed)
+        verbless = await child.line()
+        unsigned = await post(url, body, {VERB_HEADER: "candidates.created"})
+        no_signature = await child.line()
+        not_json = await post(
+            url, b"{oops", {VERB_HEADER: "x.y", SIGNATURE_HEADER: sign(b"{oops", SECRET)}
+        )
+        broken = await child.line()
+        unfit = await deliver_webhook(url, "candidates.created", {"id": {}}, secret=SECRET)
+        misfit = await child.line()
+
+        code, rest, _ = await child.stop(signal.SIGTERM)
+
+    assert (first.status, again.status) == (200, 200)
+    assert again.body["status"] == "duplicate"
+    assert duplicate == (
+        "duplicate candidates.created: already processed here, so the handlers did not run"
+    )
+    assert no_verb == 400
+    assert verbless == f"rejected ?: 400 Bad Request, no {VERB_HEADER} header"
+    assert unsigned == 401
+    assert no_signature == (
+        f"rejected candidates.created: 401 Unauthorized, no {SIGNATURE_HEADER} header"
+    )
+    assert not_json == 400
+    assert broken == "rejected x.y: 400 Bad Request, the body is not JSON"
+    assert unfit.status == 400
+    assert misfit == (
+        "rejected candidates.created: 400 Bad Request, the payload does not fit "
+        "CandidateCreated: expected an integer, got dict @ $.id"
+    )
+    assert code == EXIT_OK  # SIGTERM is a plain stop
+    assert "verified" not in rest
+
+
+async def test_listen_and_send_read_the_same_secret_variable_whole(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One secret, spaces and all, for both commands (and for `webhooks serve`).
+    secret = "wh secret with spaces"
+    monkeypatch.setenv("TAHDAH_WEBHOOK_SECRET", secret)
+    env = child_env(TAHDAH_WEBHOOK_SECRET=secret)
+    async with spawn("webhooks", "listen", "--port", "0", env=env) as child:
+        url = (await child.expect(r"^listening for webhooks on (http://127\.0\.0\.1:\d+/)$"))[1]
+        ran = await cli(
+            "webhooks", "send", "--url", url, "--verb", "candidates.created", "--json", "{}"
+        )
+        verified = await child.expect(r"^verified candidates\.created \(secret #(\d+)\)$")
+
+        await child.stop()
+
+    assert ran.code == EXIT_OK, ran.err
+    assert ran.out.startswith("200\n")
+    assert verified[1] == "0"
+    assert secret not in "\n".join(child.lines) + ran.out + ran.err
 
 
 async def test_listen_without_a_secret_is_a_usage_error(cli: Cli) -> None:
@@ -230,3 +313,16 @@ async def test_send_to_a_malformed_url_is_a_usage_error(cli: Cli) -> None:
 
     assert ran.code == EXIT_USAGE
     assert "receiver" in ran.err
+
+
+async def test_send_without_a_secret_names_the_environment_variable(cli: Cli) -> None:
+    ran = await cli(
+        "webhooks", "send", "--url", "http://127.0.0.1:9/", "--verb", "x.y", "--json", "{}"
+    )
+
+    assert ran.code == EXIT_USAGE
+    assert (
+        "Missing option '--secret'. Give --secret or set the TAHDAH_WEBHOOK_SECRET environment "
+        "variable." in " ".join(ran.err.split())
+    )
+    assert ran.out == ""
