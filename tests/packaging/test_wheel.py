@@ -11,6 +11,7 @@ temporary directories are removed afterwards.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -28,6 +29,8 @@ from xml.etree import ElementTree
 
 import attrs
 import pytest
+
+from tahdah_async import ROUTES
 
 pytestmark = pytest.mark.slow
 
@@ -209,6 +212,14 @@ def test_the_command_helps(installed: Installed) -> None:
     assert out.startswith("Usage: tahdah ")
     for command in ("demo", "fake-server", "call", "import-learners", "webhooks"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), out
+
+
+def test_the_installed_command_lists_every_operation(installed: Installed) -> None:
+    out = run(installed.bin("tahdah"), "call", "--list", "--json", cwd=installed.elsewhere)
+    listed = json.loads(out)
+
+    assert len(listed) == len(ROUTES)
+    assert json.dumps(listed).count("trust_groups.list") >= 1
 
 
 def test_the_demo_runs_from_the_wheel(installed: Installed) -> None:
