@@ -4,10 +4,10 @@ The names below are imported on first use, so that ``import tahdah_async`` (or a
 only needs ``tahdah_async.webhooks``) does not pay for the whole client up front.
 """
 
-import importlib as _importlib
 import logging as _logging
 import typing as _typing
 
+from ._lazy import attach as _attach
 from ._version import __version__
 
 # A library logs, the application decides where it goes (nothing, until it configures logging).
@@ -142,17 +142,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY.keys())
+__getattr__, __dir__ = _attach(__name__, _LAZY)
 
 
 __all__ = [

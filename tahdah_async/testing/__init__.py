@@ -22,8 +22,9 @@ function of yours::
         assert await tahdah.trust_groups.list(1001) == []
 """
 
-import importlib as _importlib
 import typing as _typing
+
+from .._lazy import attach as _attach
 
 if _typing.TYPE_CHECKING:
     from ._faults import Fault, Faults, Hold
@@ -55,17 +56,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _attach(__name__, _LAZY)
 
 
 __all__ = [
