@@ -510,17 +510,21 @@ def token_option(*, required: bool = True) -> Callable[[Callable[..., Any]], Cal
     )
 
 
-def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every command that talks to the API shares."""
-    command = click.option(
+def base_url_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--base-url`` (env ``TAHDAH_BASE_URL``)."""
+    return click.option(
         "--base-url",
         envvar="TAHDAH_BASE_URL",
         default=DEFAULT_BASE_URL,
         show_default=True,
         callback=http_url,
         help="The API's base URL (env TAHDAH_BASE_URL).",
-    )(command)
-    return token_option()(command)
+    )
+
+
+def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command that talks to the API shares."""
+    return token_option()(base_url_option()(command))
 
 
 def complete_operation(
@@ -560,15 +564,8 @@ _BARE: Final = "\0"
     ),
 )
 @click.option("--list", "list_only", is_flag=True, help="List the operations and exit.")
-@click.option(
-    "--base-url",
-    envvar="TAHDAH_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    callback=http_url,
-    help="The API's base URL (env TAHDAH_BASE_URL).",
-)
-@token_option(required=False)
+@base_url_option()
+@token_option(required=False)  # --list needs none
 @click.pass_context
 def call(
     ctx: click.Context,
