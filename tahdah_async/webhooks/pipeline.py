@@ -234,15 +234,16 @@ class WebhookPipeline:
                 # must come back rather than hear "done" now.
                 return Outcome(CONFLICT, "in_progress", {}, verb, sha256, RETRY_AFTER)
             token = claim.token
-        run = functools.partial(self._process, event, delivery, registrations, unknown)
         if self._mode == ACK_THEN_PROCESS and not (unknown and self._unknown_status == NOT_FOUND):
             sha256 = delivery.body_sha256  # the background task's name shows it
-            background = functools.partial(run, sha256, key, token)
+            background = functools.partial(
+                self._process, event, delivery, registrations, unknown, sha256, key, token
+            )
             return Outcome(ACCEPTED, "accepted", {}, verb, sha256, None, background)
         if key is None:  # no claim to keep alive or settle: the handlers, then the answer
             errors = await self.router._run_all(registrations, event, delivery)
             return self._outcome(verb, sha256, len(registrations), unknown, errors)[1]
-        return await run(sha256, key, token)
+        return await self._process(event, delivery, registrations, unknown, sha256, key, token)
 
     async def _process(
         self,
