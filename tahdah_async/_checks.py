@@ -114,21 +114,28 @@ def check_ids(values: Iterable[Id] | None, name: str) -> list[Id] | None:
     return ids
 
 
-def check_fields(model: type[Model], fields: Mapping[str, Any], *, what: str) -> None:
+def check_fields(model: type[Model], fields: Mapping[str, Any], *, what: str) -> list[str]:
     """Check keyword fields (Python names) against ``model``'s field types.
 
     ``UNSET`` means "not given" and passes; ``None`` (sent as ``null``) passes where the
     field allows it, which every body field does.
 
+    Returns:
+        The wire names of the fields given ``None``: the nulls the body must send.
+
     Raises:
         TypeError: a name the model does not have, or a value of the wrong kind.
     """
     table = _fields(model)
+    nulls = []
     for name, value in fields.items():
         field = table.get(name)
         if field is None:
             raise TypeError(f"{what} has no field {name!r}{_did_you_mean(name, table)}")
         field.check(value, what)
+        if value is None:
+            nulls.append(field.wire)
+    return nulls
 
 
 def check_model(instance: Model, *, what: str) -> None:
@@ -157,6 +164,7 @@ def check_wire_fields(model: type[Model], data: Mapping[str, Any], *, what: str)
 @attrs.frozen
 class _Field:
     name: str
+    wire: str
     accepts: _Check
     expected: str
 
@@ -187,7 +195,9 @@ def _table(model: type[Model], *, wire: bool) -> Mapping[str, _Field]:
         hints = typing.get_type_hints(model)
         table = _TABLES[model, wire] = types.MappingProxyType(
             {
-                (wire_name(f) if wire else f.name): _Field(f.name, *_rule(hints[f.name], wire=wire))
+                (wire_name(f) if wire else f.name): _Field(
+                    f.name, wire_name(f), *_rule(hints[f.name], wire=wire)
+                )
                 for f in attrs.fields(model)
                 if f.name != "extra"
             }

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
-
 from .._checks import check_fields, check_id, check_ids, check_model, check_wire_fields
-from .._converter import StructureError, converter, structure, wire_name
+from .._converter import StructureError, converter, structure
 from .._decode import decode
 from .._response import Response
 from .._types import UNSET
@@ -65,9 +63,7 @@ def body(
     if value is None:
         if not fields:
             raise TypeError(f"the {what} is required")
-        check_fields(model, fields, what=what)
-        names = {f.name: wire_name(f) for f in attrs.fields(model)}
-        nulls = [names[name] for name, given in fields.items() if given is None]
+        nulls = check_fields(model, fields, what=what)
         value = model(**fields)
     else:
         nulls = []
