@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from tahdah_async import TahdahClient
 from tahdah_async.batch import read_report
 from tahdah_async.testing import FakeTahdah, deliver_webhook
+from tests import modules
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
 def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return modules.load(Path("examples") / f"{name}.py", f"example_{name}")
 
 
 async def test_quickstart(capsys: pytest.CaptureFixture[str]) -> None:

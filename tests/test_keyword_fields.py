@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import subprocess
 import sys
@@ -22,20 +21,14 @@ import tahdah_async.models as models
 from tahdah_async import UNSET, Candidate, TahdahClient, TrustGroup
 from tahdah_async._checks import check_fields
 from tahdah_async.resources._base import body
+from tests import modules
 from tests.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "generate_fields", ROOT / "scripts" / "generate_fields.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return modules.load(Path("scripts") / "generate_fields.py", "generate_fields")
 
 
 def test_the_generated_keyword_types_match_the_models() -> None:

@@ -20,7 +20,6 @@ block defines is awaited after it.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import re
 import shutil
@@ -37,6 +36,7 @@ from tahdah_async import TahdahClient
 from tahdah_async.testing import FakeTahdah
 from tahdah_async.testing._state import CandidateRecord, Experience
 from tahdah_async.webhooks import WebhookRouter
+from tests import modules
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -184,13 +184,7 @@ async def run_pytest(code: str, folder: Path) -> None:
 
 
 def test_every_docs_page_takes_an_existing_readme_section() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "mkdocs_readme", ROOT / "scripts" / "mkdocs_readme.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
+    hook: Any = modules.load(Path("scripts") / "mkdocs_readme.py", "mkdocs_readme")
     pages = sorted((ROOT / "docs").rglob("*.md"))
     assert pages
     titles = [m.group("title") for page in pages for m in hook._MARKER.finditer(page.read_text())]

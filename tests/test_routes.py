@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 from tahdah_async import ROUTES, Route, TahdahClient
 from tahdah_async._routes import ROUTE_MARKS, resolve_routes
+from tests import modules
 
 REFERENCE = Path(__file__).parent / "reference" / "REFERENCE.md"
 
@@ -187,13 +187,7 @@ def test_a_path_id_is_encoded_as_quote_would_encode_it(value: int | str) -> None
 
 
 def _operations_generator() -> Any:
-    path = Path(__file__).resolve().parent.parent / "scripts" / "generate_operations.py"
-    spec = importlib.util.spec_from_file_location("generate_operations", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return modules.load(Path("scripts") / "generate_operations.py", "generate_operations")
 
 
 def test_the_readme_operation_table_is_generated_from_the_route_table() -> None:
