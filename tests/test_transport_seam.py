@@ -406,6 +406,34 @@ async def test_a_view_sends_through_the_same_transport(sleeps: RecordingSleep) -
     assert handler.requests[0].headers["X-View"] == "1"
 
 
+async def test_a_path_called_again_reuses_its_url_and_the_cache_stays_bounded(
+    sleeps: RecordingSleep,
+) -> None:
+    from tahdah_async._base_client import _URL_CACHE_SIZE
+
+    seen: list[URL] = []
+
+    def handler(request: MockRequest) -> MockResponse:
+        seen.append(request.url)
+        return MockResponse(200, json=[])
+
+    async with mock_client(handler, sleeps) as client:
+        await client.trust_groups.list(1001)
+        await client.with_options(timeout=5).trust_groups.list(1001)
+        assert seen[0] is seen[1]  # yarl's and aiohttp's per-URL work is done once
+        owners = range(1, _URL_CACHE_SIZE + 50)
+        for owner in owners:
+            await client.trust_groups.list(owner)
+        assert len(client._urls) == _URL_CACHE_SIZE
+        await client.trust_groups.list(_URL_CACHE_SIZE + 10)  # past the bound: built, not kept
+    paths = [url.path for url in seen[2:]]
+    expected = [f"/api/trustgroups/legalentities/{owner}/trustgroups" for owner in owners]
+    assert paths == [
+        *expected,
+        f"/api/trustgroups/legalentities/{_URL_CACHE_SIZE + 10}/trustgroups",
+    ]
+
+
 # -- MockResponse ------------------------------------------------------------------------------
 
 
